@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources of mlenv, one per module; type tokens ``mlenv:<area>:<Name>``."""

@@ -1,0 +1,19 @@
+"""The mlenv Pulumi program: stack config -> EnvironmentSpec (validated once) -> MlEnvironment.
+
+`pulumi up -s dev` runs this file; `mlenv plan dev` runs this same file under the offline
+engine. Components never read config: the validated spec is all they see.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.environment import MlEnvironment
+from stacks.spec import CONFIG_KEY, CONFIG_NAMESPACE, parse_environment
+
+stack = pulumi.get_stack()
+raw = pulumi.Config(CONFIG_NAMESPACE).require_object(CONFIG_KEY)
+spec = parse_environment(raw, source=f"stacks/Pulumi.{stack}.yaml")
+environment = MlEnvironment(spec, stack=stack)
+for key, value in environment.stack_outputs().items():
+    pulumi.export(key, value)

@@ -1,0 +1,106 @@
+"""The `mlenv` command: plan and check ML environments offline, manage experiments and images.
+
+Exit codes: 0 ok; 1 internal error (or, for `check`, a mandatory policy violation);
+2 bad input (unknown stack, invalid stack file, unreadable plan file ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from stacks.errors import EXIT_INTERNAL, MlenvError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 internal error (for check: a mandatory policy violation); "
+    "2 bad input (unknown stack, invalid stack file or plan file)."
+)
+
+app = typer.Typer(
+    name="mlenv",
+    help="ML environments as code on Pulumi: plan and policy-check stacks offline, run experiments. "
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def root() -> None:
+    """ML environments as code on Pulumi: plan and policy-check stacks offline, run experiments."""
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn mlenv errors into one clear message and their exit code; never show a traceback
+    unless MLENV_DEBUG is set."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except MlenvError as exc:
+            err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("MLENV_DEBUG"):
+                raise
+            err.print(
+                f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+                "This is a bug in mlenv; rerun with MLENV_DEBUG=1 for the traceback and report it.",
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+@app.command()
+@reports_errors
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name: stacks/Pulumi.<STACK>.yaml")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan as JSON (resources, invokes, outputs).")
+    ] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write the JSON plan to this file (for `mlenv check --plan`)."),
+    ] = None,
+) -> None:
+    """Run the stack's real Pulumi program offline and show what `pulumi up` would create."""
+    from stacks.offline import plan_stack
+    from stacks.plan_render import print_plan
+
+    result = plan_stack(stack)
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(result.to_json() + "\n", encoding="utf-8")
+    if as_json:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        print_plan(result, out)
+        if out_file is not None:
+            out.print(f"plan written to {out_file}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
