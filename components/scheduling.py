@@ -1,0 +1,24 @@
+"""The scheduling contract between GPU node pools and the workloads that run on them.
+
+Node pools put these labels and this taint on their nodes; serving deployments and experiments
+select and tolerate them. Both sides read them from here so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+"""The extended resource the NVIDIA device plugin advertises."""
+
+GPU_TAINT_KEY: Final = "nvidia.com/gpu"
+GPU_TAINT_VALUE: Final = "true"
+GPU_TAINT_EFFECT: Final = "NoSchedule"
+"""Only pods that tolerate the taint (GPU workloads, the device plugin) land on GPU nodes."""
+
+LABEL_POOL: Final = "mlenv.io/pool"
+LABEL_PURPOSE: Final = "mlenv.io/purpose"
+LABEL_IMAGE: Final = "mlenv.io/image"
+LABEL_GPU_PRODUCT: Final = "mlenv.io/gpu-product"
+LABEL_CUDA: Final = "mlenv.io/cuda"
+LABEL_DRIVER: Final = "mlenv.io/driver"

@@ -1,0 +1,1 @@
+"""References nobody on this project wrote: botocore service models, Kubernetes schemas, moto."""
