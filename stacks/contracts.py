@@ -137,6 +137,20 @@ def online_store_settings_match(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
         )
 
 
+RESERVED_TAG_PREFIXES = ("aws:", "mlenv:")
+
+
+def tags_not_reserved(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
+    """aws: tags belong to AWS and mlenv: tags to mlenv itself; a stack file may not set them."""
+    for key in spec.tags:
+        if key.lower().startswith(RESERVED_TAG_PREFIXES):
+            yield SpecProblem(
+                f"tags.{key}",
+                key,
+                f"tag key {key!r} uses a reserved prefix (aws: or mlenv:); choose another key",
+            )
+
+
 def replica_bounds_ordered(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
     """min_replicas <= max_replicas for every served model."""
     if spec.serving is None:
@@ -158,6 +172,7 @@ RULES: tuple[Rule, ...] = (
     endpoint_not_open,
     online_store_settings_match,
     replica_bounds_ordered,
+    tags_not_reserved,
 )
 
 

@@ -40,8 +40,9 @@ OFFLINE_SECRET = "offline-placeholder-secret"
 _RUN_LOCK = threading.Lock()
 
 
-def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:
     """``stacks/Pulumi.<stack>.yaml``; StackFileError lists the stacks that exist."""
+    stacks_dir = stacks_dir or STACKS_DIR
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
@@ -52,7 +53,7 @@ def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
     return path
 
 
-def load_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, str], list[str]]:
+def load_stack_config(stack: str, stacks_dir: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """A stack file's config as the Pulumi CLI hands it to a program, and its secret keys."""
     path = stack_file(stack, stacks_dir)
     try:
@@ -165,24 +166,21 @@ class RecordingMonitor(MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
-def run_program(
+def run_isolated(
     program: Callable[[], Any],
     *,
+    monitor: MockMonitor,
     config: Mapping[str, str],
     secret_keys: list[str],
+    project: str,
     stack: str,
-    region: str,
-    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
-    project: str = PROJECT,
-) -> Plan:
-    """Run a Pulumi program function under the recording monitor and return what it registered.
+) -> BaseException | None:
+    """Run a program under ``monitor`` on a fresh thread with its own event loop; return its error.
 
-    Runs on a fresh thread so the SDK's context variables (root stack, config) start empty,
-    with its own event loop, as the language host runs a program.
+    A fresh thread makes the SDK's context variables (root stack, config) start empty, as in a
+    new language-host process. Runs are serialised: the SDK keeps settings in module globals.
     """
-    monitor = RecordingMonitor(OfflineMocks(region=region, stack_outputs=stack_outputs))
     failure: list[BaseException] = []
-
     worker_loops: list[asyncio.AbstractEventLoop] = []
 
     def give_worker_a_loop() -> None:
@@ -222,8 +220,26 @@ def run_program(
         worker = threading.Thread(target=execute, name=f"mlenv-offline-{stack}")
         worker.start()
         worker.join()
-    if failure:
-        raise _as_user_error(failure[0])
+    return failure[0] if failure else None
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    config: Mapping[str, str],
+    secret_keys: list[str],
+    stack: str,
+    region: str,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    project: str = PROJECT,
+) -> Plan:
+    """Run a Pulumi program function under the recording monitor and return what it registered."""
+    monitor = RecordingMonitor(OfflineMocks(region=region, stack_outputs=stack_outputs))
+    failure = run_isolated(
+        program, monitor=monitor, config=config, secret_keys=secret_keys, project=project, stack=stack
+    )
+    if failure is not None:
+        raise _as_user_error(failure)
     stack_urn = next((r.urn for r in monitor.recorded if r.type == "pulumi:pulumi:Stack"), "")
     return Plan(
         project=project,
@@ -252,7 +268,7 @@ def _as_user_error(exc: BaseException) -> BaseException:
 def plan_stack(
     stack: str,
     *,
-    stacks_dir: Path = STACKS_DIR,
+    stacks_dir: Path | None = None,
     program_path: Path = PROGRAM,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:

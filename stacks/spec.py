@@ -21,17 +21,32 @@ from stacks.spec_errors import problems_from_validation_error
 CONFIG_NAMESPACE = "mlenv"
 CONFIG_KEY = "environment"
 
+DNS_LABEL = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+OWNER = r"^[\w.+@-]{1,64}$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+PATTERN_HINTS = {
+    DNS_LABEL: "a lowercase DNS label of 2-30 characters (a-z, 0-9, '-'), starting with a letter",
+    IDENTIFIER: "a snake_case identifier (a-z, 0-9, '_'), starting with a letter",
+    INSTANCE_TYPE: "an EC2 instance type such as g6e.xlarge",
+    OWNER: "a team or user name of at most 64 letters, digits and . + @ - _",
+    REGION: "an AWS region such as us-east-1",
+}
+"""What each pattern means, for error messages (a regex is no help to a reader)."""
+
 # Lowercase DNS label: usable in S3 bucket names, Kubernetes object names and node group names.
-DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$")]
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 # Snake-case identifier, as Feast names projects and feature views.
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
 IamRoleArn = Annotated[
     str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
 ]
 # AWS tag values: 256 characters of letters, digits, spaces and + - = . _ : / @
 TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]*$", max_length=256)]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]+$", min_length=1, max_length=128)]
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+InstanceType = Annotated[str, StringConstraints(pattern=INSTANCE_TYPE)]
 
 
 class _Spec(BaseModel):
@@ -248,9 +263,9 @@ class EnvironmentSpec(_Spec):
     """Environment name, used in resource names and tags."""
     kind: Literal["platform", "experiment"]
     """platform: long-lived, stateful resources protected; experiment: short-lived with a TTL."""
-    owner: Annotated[str, StringConstraints(pattern=r"^[\w.+@-]{1,64}$")]
+    owner: Annotated[str, StringConstraints(pattern=OWNER)]
     """Team or person accountable; becomes the mlenv:owner tag."""
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    region: Annotated[str, StringConstraints(pattern=REGION)]
     """AWS region, e.g. us-east-1."""
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     """Extra tags on every taggable resource (keys may not start with aws: or mlenv:)."""
@@ -284,7 +299,7 @@ def parse_environment(raw: Any, *, source: str) -> EnvironmentSpec:
     try:
         spec = EnvironmentSpec.model_validate(dict(raw))
     except ValidationError as exc:
-        raise SpecError(source, problems_from_validation_error(exc, EnvironmentSpec)) from None
+        raise SpecError(source, problems_from_validation_error(exc, EnvironmentSpec, PATTERN_HINTS)) from None
     problems = check_environment(spec)
     if problems:
         raise SpecError(source, problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -68,8 +68,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def problems_from_validation_error(exc: ValidationError, root: type[BaseModel]) -> list[SpecProblem]:
+def problems_from_validation_error(
+    exc: ValidationError, root: type[BaseModel], pattern_hints: Mapping[str, str] | None = None
+) -> list[SpecProblem]:
     """One SpecProblem per pydantic error, naming the field path, the value and what is allowed."""
+    hints = pattern_hints or {}
     problems: list[SpecProblem] = []
     for error in exc.errors(include_url=False):
         loc = error["loc"]
@@ -80,6 +83,10 @@ def problems_from_validation_error(exc: ValidationError, root: type[BaseModel]) 
             parent = _model_at(root, loc[:-1])
             allowed = ", ".join(sorted(parent.model_fields)) if parent else "see stacks/spec.py"
             message = f"unknown key {loc[-1]!r}; allowed keys here: {allowed}"
+        elif kind == "string_pattern_mismatch":
+            pattern = str(error.get("ctx", {}).get("pattern", ""))
+            allowed = hints.get(pattern, f"a value matching {pattern}")
+            message = f"{_short(received)} is not allowed: expected {allowed}"
         elif kind == "missing":
             message = "is required but missing; add it (see stacks/spec.py for what it means)"
         else:

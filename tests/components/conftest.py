@@ -33,4 +33,4 @@ def run_offline() -> ProgramRunner:
     def run(program: Callable[[], Any], *, region: str = "us-east-1", stack: str = "test") -> Plan:
         return run_program(program, config={}, secret_keys=[], stack=stack, region=region)
 
-    return run  # type: ignore[return-value]
+    return run

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable
 
 import botocore.session
-from botocore.model import ServiceModel, Shape, StructureShape
+from botocore.model import ServiceModel, Shape, StringShape, StructureShape
 
 
 @functools.cache
@@ -28,7 +28,7 @@ def shape(service: str, shape_name: str) -> Shape:
 def enum_values(service: str, shape_name: str) -> frozenset[str]:
     """The values an enum shape allows; AssertionError if the shape is not an enum."""
     found = shape(service, shape_name)
-    assert found.enum, f"{service}.{shape_name} is not an enum shape in botocore's model"
+    assert isinstance(found, StringShape) and found.enum, f"{service}.{shape_name} is not an enum shape"
     return frozenset(found.enum)
 
 
@@ -37,7 +37,7 @@ def member_enum(service: str, structure: str, member: str) -> frozenset[str]:
     parent = shape(service, structure)
     assert isinstance(parent, StructureShape), f"{service}.{structure} is not a structure"
     target = parent.members[member]
-    assert target.enum, f"{service}.{structure}.{member} is not an enum in botocore's model"
+    assert isinstance(target, StringShape) and target.enum, f"{service}.{structure}.{member} is not an enum"
     return frozenset(target.enum)
 
 

@@ -1,0 +1,68 @@
+"""`mlenv plan`: output, exit codes, and no traceback for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import stacks.offline
+from stacks.cli import app
+from stacks.plan import Plan
+
+runner = CliRunner()
+
+
+def test_plan_dev_prints_tree_counts_and_outputs() -> None:
+    result = runner.invoke(app, ["plan", "dev"])
+    assert result.exit_code == 0, result.output
+    assert "stack dev" in result.output
+    assert "resources by type" in result.output
+    assert "aws:s3/bucket:Bucket" in result.output
+    assert "stack outputs" in result.output
+
+
+def test_plan_json_is_a_loadable_plan(tmp_path: Path) -> None:
+    out = tmp_path / "plans" / "prod.json"
+    result = runner.invoke(app, ["plan", "prod", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    printed = Plan.from_json(result.stdout)
+    assert printed == Plan.load(out)
+    assert printed.stack == "prod"
+    assert json.loads(result.stdout)["format"] == 1
+
+
+def test_unknown_stack_exits_2_and_lists_stacks() -> None:
+    result = runner.invoke(app, ["plan", "staging"])
+    assert result.exit_code == 2
+    assert "unknown stack 'staging'" in result.output
+    assert "dev" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def broken_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the stacks folder with an invalid dev stack file, used by the real CLI."""
+    stacks_dir = tmp_path / "stacks"
+    stacks_dir.mkdir()
+    text = (stacks.offline.STACKS_DIR / "Pulumi.dev.yaml").read_text()
+    broken = text.replace("nat_gateways: single", "nat_gateways: sometimes").replace(
+        "kind: platform", "kind: platform\n    colour: blue"
+    )
+    assert broken != text
+    (stacks_dir / "Pulumi.dev.yaml").write_text(broken)
+    shutil.copy(stacks.offline.STACKS_DIR / "Pulumi.prod.yaml", stacks_dir)
+    monkeypatch.setattr(stacks.offline, "STACKS_DIR", stacks_dir)
+    return stacks_dir
+
+
+def test_invalid_stack_file_exits_2_naming_every_field(broken_stacks: Path) -> None:
+    result = runner.invoke(app, ["plan", "dev"])
+    assert result.exit_code == 2, result.output
+    assert "network.nat_gateways: 'sometimes' is not allowed" in result.output
+    assert "colour: unknown key 'colour'" in result.output
+    assert "2 problems" in result.output
+    assert "Traceback" not in result.output
