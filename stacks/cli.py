@@ -15,8 +15,18 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from images.cli import images_app
+from images.errors import ImagesError
 from stacks.errors import EXIT_INTERNAL, MlenvError
+from stacks.plan import UNKNOWN, Plan
+
+GENERATED_FILES = {"feature_store_yaml": "feature_store.yaml"}
+"""Stack outputs that are whole files, and the name `mlenv plan --out-dir` writes each to."""
+
+USER_ERRORS: tuple[type[Exception], ...] = (MlenvError, ImagesError)
+"""Each package's error hierarchy: a user-actionable message and an ``exit_code``."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,6 +46,7 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+app.add_typer(images_app, name="images")
 
 
 @app.callback()
@@ -51,16 +62,16 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except MlenvError as exc:
-            err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+        except USER_ERRORS as exc:
+            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERNAL)) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
             if os.environ.get("MLENV_DEBUG"):
                 raise
             err.print(
-                f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+                f"[bold red]internal error:[/bold red] {type(exc).__name__}: {escape(str(exc))}\n"
                 "This is a bug in mlenv; rerun with MLENV_DEBUG=1 for the traceback and report it.",
                 soft_wrap=True,
             )
@@ -80,6 +91,10 @@ def plan(
         Path | None,
         typer.Option("--out", help="Also write the JSON plan to this file (for `mlenv check --plan`)."),
     ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="Write generated files (feature_store.yaml) into this directory."),
+    ] = None,
 ) -> None:
     """Run the stack's real Pulumi program offline and show what `pulumi up` would create."""
     from stacks.offline import plan_stack
@@ -89,12 +104,30 @@ def plan(
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(result.to_json() + "\n", encoding="utf-8")
+    written = write_generated_files(result, out_dir) if out_dir is not None else []
     if as_json:
         sys.stdout.write(result.to_json() + "\n")
     else:
         print_plan(result, out)
         if out_file is not None:
             out.print(f"plan written to {out_file}")
+        for path in written:
+            out.print(f"wrote {path}")
+
+
+def write_generated_files(result: Plan, out_dir: Path) -> list[Path]:
+    """Write the files a plan renders (stack outputs named in GENERATED_FILES) that are known offline."""
+    from stacks.plan import is_secret
+
+    written: list[Path] = []
+    for output, filename in GENERATED_FILES.items():
+        value = result.outputs.get(output)
+        if isinstance(value, str) and not is_secret(value) and value != UNKNOWN:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / filename
+            path.write_text(value, encoding="utf-8")
+            written.append(path)
+    return written
 
 
 def main() -> None:

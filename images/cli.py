@@ -1,0 +1,207 @@
+"""`mlenv images ...`: commands over the image catalog and EC2's GPU instance-type data.
+
+``images_app`` is mounted into the root `mlenv` command. Exit codes: 0 ok; 1 AWS or environment
+problem (credentials, network, EC2 API error); 2 bad input (invalid catalog or data file, unknown
+image, unwritable output path). An ``ImagesError`` is printed as one message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from images.build import build_image, check_spec, validate_template
+from images.build_spec import load_build_spec, params_for_entry, target_for_entry
+from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
+from images.errors import ImagesError
+from images.instance_types import DEFAULT_INSTANCE_TYPES_PATH, refresh_command
+from images.listing import catalog_records, catalog_table
+from images.packer import BUILD_TIMEOUT_S, Packer
+from images.render import render_template
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 AWS, Packer or environment problem (credentials, network, EC2 API error, "
+    "packer missing, failed or timed out); "
+    "2 bad input (invalid catalog or data file, unknown image, unwritable output)."
+)
+
+images_app = typer.Typer(
+    name="images",
+    help="Pinned CUDA node images: the approved-image catalog and EC2's GPU instance-type data. "
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@images_app.callback()
+def images_root() -> None:
+    """Pinned CUDA node images: the approved-image catalog and EC2's GPU instance-type data."""
+
+
+def reports_images_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print an ``ImagesError`` as one message and exit with its code (2 for bad input)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ImagesError as exc:
+            err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+@images_app.command("refresh-instance-types")
+@reports_images_errors
+def refresh_instance_types_cmd(
+    region: Annotated[
+        str, typer.Option(help="AWS region to ask; GPU instance types differ little between regions.")
+    ] = "us-east-1",
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(help="EC2 endpoint to call instead of AWS, e.g. a local moto server in tests."),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option(help="File to write.", dir_okay=False, writable=True)
+    ] = DEFAULT_INSTANCE_TYPES_PATH,
+) -> None:
+    """Regenerate the GPU instance-type data file from EC2 DescribeInstanceTypes (needs AWS credentials
+    allowed ec2:DescribeInstanceTypes). Plan time reads the file, never EC2. Review and commit the diff."""
+    result = refresh_command(region=region, endpoint_url=endpoint_url, output=output)
+    out.print(
+        f"wrote {result.count} NVIDIA GPU instance types to {result.path} "
+        f"(GPU models: {', '.join(result.gpu_models)})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+CatalogOption = Annotated[
+    Path, typer.Option("--catalog", help="Image catalog file.", dir_okay=False, exists=False)
+]
+SourceAmiOption = Annotated[
+    str | None,
+    typer.Option(help="Source AMI for an entry without recorded provenance (hand-registered entries)."),
+]
+FabricManagerOption = Annotated[
+    bool,
+    typer.Option("--fabric-manager/--no-fabric-manager", help="Install NVIDIA Fabric Manager (NVSwitch)."),
+]
+EfaOption = Annotated[bool, typer.Option("--efa/--no-efa", help="Install the EFA software (EFA pools).")]
+
+
+def _packer_output(line: str) -> None:
+    # Packer's own messages, streamed as they come; dimmed so mlenv's messages stand out.
+    err.print(f"[dim]packer |[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
+
+
+@images_app.command("list")
+@reports_images_errors
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the images as JSON.")] = False,
+    catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
+) -> None:
+    """List the catalog: id, OS, driver, CUDA, AMIs per region, container digests, build provenance."""
+    catalog = load_catalog(catalog_path)
+    if as_json:
+        print(json.dumps(catalog_records(catalog), indent=2))
+    else:
+        out.print(catalog_table(catalog))
+
+
+@images_app.command("render")
+@reports_images_errors
+def render_cmd(
+    image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory to write the template to.", file_okay=False)
+    ],
+    source_ami: SourceAmiOption = None,
+    fabric_manager: FabricManagerOption = False,
+    efa: EfaOption = False,
+    catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
+) -> None:
+    """Write the Packer HCL2 template (and its provisioner scripts) of a catalog image. Offline."""
+    catalog = load_catalog(catalog_path)
+    entry = catalog.image(image_id)
+    params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
+    written = render_template(target_for_entry(entry, catalog), params).write(out_dir)
+    out.print(f"wrote {len(written)} files to {out_dir}:", highlight=False)
+    for path in written:
+        out.print(f"  {path}", highlight=False, soft_wrap=True)
+
+
+@images_app.command("validate")
+@reports_images_errors
+def validate_cmd(
+    image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
+    source_ami: SourceAmiOption = None,
+    fabric_manager: FabricManagerOption = False,
+    efa: EfaOption = False,
+    catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
+) -> None:
+    """Render a catalog image's template and run `packer validate` on it. Offline (no AWS calls)."""
+    catalog = load_catalog(catalog_path)
+    entry = catalog.image(image_id)
+    params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
+    result = validate_template(target_for_entry(entry, catalog), params, Packer(on_output=_packer_output))
+    if result.legacy:
+        err.print(
+            f"note: packer {result.packer_version} predates 1.7; the builder's IMDSv2 settings and "
+            "plugins.pkr.hcl were not validated.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(f"{image_id}: template valid (packer {result.packer_version})", highlight=False)
+
+
+@images_app.command("build")
+@reports_images_errors
+def build_cmd(
+    spec_path: Annotated[
+        Path,
+        typer.Argument(metavar="SPEC", help="Build spec YAML (see images/builds/README.md).", dir_okay=False),
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Template directory; a new temporary one by default.")
+    ] = None,
+    timeout_hours: Annotated[float, typer.Option(help="Stop Packer after this long.", min=0.01)] = (
+        BUILD_TIMEOUT_S / 3600
+    ),
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Only check the spec against the catalog; run nothing.")
+    ] = False,
+    catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
+) -> None:
+    """Build a new golden image with Packer (uses your AWS credentials and creates EC2 resources), then
+    add it to the catalog as a NEW entry and print the diff to commit."""
+    spec = load_build_spec(spec_path)
+    if check_only:
+        check_spec(spec, catalog_path)
+        out.print(f"{spec_path}: {spec.image.id} can be built and added to {catalog_path}", highlight=False)
+        return
+    result = build_image(
+        spec,
+        Packer(on_output=_packer_output),
+        catalog_path=catalog_path,
+        out_dir=out_dir,
+        timeout_s=timeout_hours * 3600,
+    )
+    amis = ", ".join(f"{region} {ami}" for region, ami in result.amis.items())
+    out.print(f"built {spec.image.id}: {amis}", highlight=False, soft_wrap=True)
+    out.print(f"added to {catalog_path}; review and commit this change:\n", highlight=False)
+    print(result.change.diff, end="")
