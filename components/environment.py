@@ -8,6 +8,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.cluster import EksCluster, EksClusterArgs
+from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.network import Network, NetworkArgs
 from components.tags import Tagging
 from stacks.spec import EnvironmentSpec
 
@@ -29,6 +33,10 @@ class MlEnvironment(pulumi.ComponentResource):
     feature store and serving), all through one explicit AWS provider in the spec's region."""
 
     artifacts: ArtifactStore
+    network: Network | None = None
+    cluster: EksCluster | None = None
+    gpu_pools: dict[str, GpuNodePool]
+    device_plugin: NvidiaDevicePlugin | None = None
 
     def __init__(
         self, spec: EnvironmentSpec, *, stack: str, opts: pulumi.ResourceOptions | None = None
@@ -56,7 +64,61 @@ class MlEnvironment(pulumi.ComponentResource):
             ),
             opts=children,
         )
+        self.gpu_pools = {}
+        if spec.network is not None and spec.cluster is not None:
+            self._compute(spec, tagging, children)
         self.register_outputs({})
+
+    def _compute(self, spec: EnvironmentSpec, tagging: Tagging, children: pulumi.ResourceOptions) -> None:
+        """network -> cluster -> GPU pools -> device plugin (platform stacks only)."""
+        assert spec.network is not None and spec.cluster is not None
+        self.network = Network(
+            f"{spec.name}-network",
+            NetworkArgs(
+                environment=spec.name,
+                tagging=tagging,
+                region=spec.region,
+                cidr=spec.network.cidr,
+                az_count=spec.network.az_count,
+                nat_gateways=spec.network.nat_gateways,
+            ),
+            opts=children,
+        )
+        self.cluster = EksCluster(
+            f"{spec.name}-cluster",
+            EksClusterArgs(
+                environment=spec.name,
+                tagging=tagging,
+                region=spec.region,
+                network=self.network,
+                version=spec.cluster.version,
+                public_access_cidrs=tuple(spec.cluster.public_access_cidrs),
+                admin_role_arns=tuple(spec.cluster.admin_role_arns),
+                readonly_role_arns=tuple(spec.cluster.readonly_role_arns),
+                system_pool=spec.cluster.system_pool,
+                long_lived=spec.long_lived,
+            ),
+            opts=children,
+        )
+        for pool in spec.gpu_pools:
+            self.gpu_pools[pool.name] = GpuNodePool(
+                f"{spec.name}-{pool.name}",
+                GpuNodePoolArgs(
+                    environment=spec.name,
+                    tagging=tagging,
+                    region=spec.region,
+                    cluster=self.cluster,
+                    network=self.network,
+                    pool=pool,
+                ),
+                opts=children,
+            )
+        if spec.gpu_pools:
+            self.device_plugin = NvidiaDevicePlugin(
+                f"{spec.name}-nvidia-device-plugin",
+                NvidiaDevicePluginArgs(tagging=tagging, cluster=self.cluster),
+                opts=children,
+            )
 
     def stack_outputs(self) -> dict[str, Any]:
         """What the stack exports: names other stacks and tools need (buckets, repositories ...)."""
@@ -68,4 +130,21 @@ class MlEnvironment(pulumi.ComponentResource):
             "bucket_arns": {name: b.arn for name, b in self.artifacts.buckets.items()},
             "artifacts_kms_key_arn": self.artifacts.kms_key.arn,
             "ecr_repositories": {name: r.repository_url for name, r in self.artifacts.repositories.items()},
+            **self._compute_outputs(),
+        }
+
+    def _compute_outputs(self) -> dict[str, Any]:
+        """Cluster and per-pool outputs (image, AMI, driver, CUDA); empty without a cluster."""
+        if self.cluster is None or self.network is None:
+            return {}
+        return {
+            "vpc_id": self.network.vpc.id,
+            "private_subnet_ids": self.network.private_subnet_ids,
+            "cluster_name": self.cluster.cluster.name,
+            "cluster_endpoint": self.cluster.cluster.endpoint,
+            "cluster_version": self.cluster.version,
+            "cluster_security_group_id": self.cluster.security_group_id,
+            "oidc_provider_arn": self.cluster.oidc_provider.arn,
+            "oidc_provider_url": self.cluster.oidc_provider.url,
+            "gpu_pools": {name: pool.outputs() for name, pool in self.gpu_pools.items()},
         }

@@ -36,6 +36,9 @@ PROJECT = "mlenv"
 OFFLINE_SECRET = "offline-placeholder-secret"
 """What a ``secure:`` config value reads as offline: the engine cannot decrypt it here."""
 
+# libyaml's loader when present: the pure-Python one costs more than the program itself.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # The Pulumi SDK keeps its runtime settings in module globals: one program run at a time.
 _RUN_LOCK = threading.Lock()
 
@@ -57,7 +60,7 @@ def load_stack_config(stack: str, stacks_dir: Path | None = None) -> tuple[dict[
     """A stack file's config as the Pulumi CLI hands it to a program, and its secret keys."""
     path = stack_file(stack, stacks_dir)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         raise StackFileError(f"{path}: not valid YAML: {exc}") from None
     raw = document.get("config", {}) if isinstance(document, dict) else None

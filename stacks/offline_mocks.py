@@ -123,7 +123,47 @@ COMPUTED: dict[str, ComputedFn] = {
         "arn": c.arn(f"table/{c.physical_name}"),
         "name": c.physical_name,
     },
+    "aws:eks/cluster:Cluster": lambda c: _eks_cluster(c),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda c: {
+        "arn": f"arn:aws:iam::{c.account}:oidc-provider/{str(c.inputs.get('url', '')).removeprefix('https://')}",
+    },
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda c: {
+        "arn": c.arn(f"launch-template/lt-{c.suffix}0000000000"),
+        "latestVersion": 1,
+        "defaultVersion": 1,
+        "name": c.physical_name,
+    },
+    "aws:ec2/placementGroup:PlacementGroup": lambda c: {
+        "arn": c.arn(f"placement-group/{c.physical_name}"),
+        "name": c.physical_name,
+        "placementGroupId": f"pg-{c.suffix}0000000000",
+    },
+    "aws:eks/nodeGroup:NodeGroup": lambda c: {
+        "arn": c.arn(f"nodegroup/{c.inputs.get('clusterName')}/{c.inputs.get('nodeGroupName')}/{c.uuid}"),
+        "status": "ACTIVE",
+    },
 }
+
+
+def _eks_cluster(c: MockContext) -> dict[str, Any]:
+    """What EKS reports once a cluster exists: endpoint, CA, OIDC issuer, cluster security group."""
+    oidc_id = hashlib.sha256(c.physical_name.encode()).hexdigest()[:32].upper()
+    vpc_config = c.inputs.get("vpcConfig")
+    return {
+        "arn": c.arn(f"cluster/{c.physical_name}"),
+        "name": c.physical_name,
+        "endpoint": f"https://{oidc_id}.gr7.{c.region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9mZmxpbmUK"},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{c.region}.amazonaws.com/id/{oidc_id}"}]}],
+        "platformVersion": "eks.1",
+        "status": "ACTIVE",
+        "vpcConfig": {
+            **(dict(vpc_config) if isinstance(vpc_config, Mapping) else {}),
+            "clusterSecurityGroupId": f"sg-{c.suffix}0000000000",
+            "vpcId": "vpc-offline",
+        },
+    }
+
 
 INVOKES: dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": lambda _a, _r: {

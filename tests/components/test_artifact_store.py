@@ -79,7 +79,7 @@ def test_every_bucket_is_versioned_private_and_owner_enforced(plan: Plan) -> Non
 
 
 def test_artifact_buckets_use_sse_kms_with_the_rotating_key_and_a_bucket_key(plan: Plan) -> None:
-    (key,) = plan.of_type("aws:kms/key:Key")
+    (key,) = [k for k in plan.of_type("aws:kms/key:Key") if k.parent and "ArtifactStore" in k.parent]
     key_inputs = key.plain_inputs()
     assert key_inputs["enableKeyRotation"] is True
     key_arn = plan.outputs["artifacts_kms_key_arn"]
