@@ -12,7 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from stacks.compute_rules import gpu_pools_are_compatible
 from stacks.errors import SpecProblem
+from stacks.serving_rules import served_models_schedule
 
 if TYPE_CHECKING:
     from stacks.spec import EnvironmentSpec
@@ -173,6 +175,8 @@ RULES: tuple[Rule, ...] = (
     online_store_settings_match,
     replica_bounds_ordered,
     tags_not_reserved,
+    served_models_schedule,
+    gpu_pools_are_compatible,
 )
 
 

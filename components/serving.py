@@ -1,0 +1,412 @@
+"""Serving: GPU inference deployments (Triton or vLLM, pinned by digest) on the serving GPU pool.
+
+One namespace; service accounts bound by IRSA to roles that read only the models' prefixes of
+the models bucket (plus the feature store's read policy for models that use features). Per
+model: a Deployment (or a KServe InferenceService in RawDeployment mode), a Service, an
+autoscaling/v2 HPA and a PodDisruptionBudget, so replicas scale with load and survive node
+drains. Network policies deny everything by default, then allow DNS, HTTPS egress (S3, STS) and
+ingress to each model's port.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import serving_specs as specs
+from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_role
+from components.tags import Tagging
+from images.catalog import ContainerImage
+from stacks.spec import ServedModelSpec
+
+COMPONENT = "serving"
+SERVICE_ACCOUNT = "model-server"
+FEATURES_SERVICE_ACCOUNT = "model-server-features"
+CPU_TARGET_UTILIZATION = 70
+KSERVE_API = "serving.kserve.io/v1beta1"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model of the spec with its catalog container resolved."""
+
+    spec: ServedModelSpec
+    container: ContainerImage
+
+
+@dataclass(frozen=True)
+class ServingArgs:
+    """Inputs of a Serving component."""
+
+    environment: str
+    """Environment name; prefixes AWS resource names."""
+    tagging: Tagging
+    """Tags and labels; this component adds ``component=serving``."""
+    models: Sequence[ServedModel]
+    """The models to serve, each with its catalog container."""
+    models_bucket: aws.s3.Bucket
+    """Where model artifacts are (``s3://<bucket>/<model_path>``)."""
+    kms_key: aws.kms.Key
+    """The models bucket's key; the serving roles decrypt through S3 only."""
+    oidc_provider: aws.iam.OpenIdConnectProvider
+    """The cluster's OIDC provider, trusted by the serving roles."""
+    k8s_provider: k8s.Provider
+    """The cluster's Kubernetes provider."""
+    namespace: str = "serving"
+    """Namespace of every serving object. Default serving."""
+    runtime: str = "deployment"
+    """"deployment" (default): plain Deployments; "kserve": KServe InferenceServices."""
+    feature_read_policy: aws.iam.Policy | None = None
+    """The feature store's read policy, attached for models with ``uses_features``. Default none."""
+
+
+def model_uri(bucket: str, model_path: str) -> str:
+    """``s3://bucket/path/`` of a model's artifacts."""
+    return f"s3://{bucket}/{model_path.strip('/')}/"
+
+
+def models_read_policy(bucket_arn: str, kms_key_arn: str, region: str, model_paths: Sequence[str]) -> str:
+    """Read the listed model prefixes of the models bucket, nothing else."""
+    prefixes = sorted({p.strip("/") for p in model_paths})
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadModelArtifacts",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{bucket_arn}/{p}/*" for p in prefixes],
+        },
+        {
+            "Sid": "ListModelPrefixes",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [bucket_arn],
+            "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes] + prefixes}},
+        },
+        {
+            "Sid": "DecryptThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [kms_key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": [f"s3.{region}.amazonaws.com"]}},
+        },
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def service_account_of(model: ServedModelSpec) -> str:
+    """Models that read features run under a separate account, so others cannot read features."""
+    return FEATURES_SERVICE_ACCOUNT if model.uses_features else SERVICE_ACCOUNT
+
+
+def selector_labels(model: str) -> dict[str, str]:
+    """The immutable selector of a model's pods."""
+    return {"app.kubernetes.io/name": model, "app.kubernetes.io/component": "model-server"}
+
+
+class Serving(pulumi.ComponentResource):
+    """The serving namespace, its IRSA service accounts and one GPU deployment stack per model."""
+
+    namespace: k8s.core.v1.Namespace
+    roles: dict[str, aws.iam.Role]
+    workloads: dict[str, pulumi.CustomResource]
+
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlenv:serving:Serving", name, None, opts)
+        self._args = args
+        self._labels = args.tagging.labels(COMPONENT)
+        self._k8s = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        ns = args.namespace
+        self.namespace = k8s.core.v1.Namespace(
+            f"{args.environment}-serving",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ns,
+                labels={
+                    **self._labels,
+                    # The serving images run as root (catalog), which "restricted" rejects; enforce
+                    # baseline and have the API server warn and audit against restricted.
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                },
+                annotations=args.tagging.annotations(),
+            ),
+            opts=self._k8s,
+        )
+        self._k8s_ns = pulumi.ResourceOptions(
+            parent=self, provider=args.k8s_provider, depends_on=[self.namespace]
+        )
+
+        self.roles = {}
+        self._service_accounts(args)
+        self._network_policies()
+        self.workloads = {}
+        for model in args.models:
+            self._model(model)
+        self.register_outputs(
+            {"namespace": ns, "role_arns": {sa: role.arn for sa, role in self.roles.items()}}
+        )
+
+    def _meta(self, name: str, extra: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=self._args.namespace,
+            labels={**self._labels, **(extra or {})},
+            annotations=self._args.tagging.annotations() or None,
+        )
+
+    def _service_accounts(self, args: ServingArgs) -> None:
+        tags = args.tagging.tags(COMPONENT)
+        needed = sorted({service_account_of(m.spec) for m in args.models} or {SERVICE_ACCOUNT})
+        paths = [m.spec.model_path for m in args.models]
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        for sa in needed:
+            role = irsa_role(
+                f"{args.environment}-{sa}",
+                oidc_provider=args.oidc_provider,
+                account=ServiceAccountRef(args.namespace, sa),
+                description=f"mlenv {args.environment}: model servers ({args.namespace}/{sa})",
+                tags=tags,
+                parent=self,
+            )
+            sa_paths = [m.spec.model_path for m in args.models if service_account_of(m.spec) == sa] or paths
+            document = (
+                pulumi.Output.all(args.models_bucket.arn, args.kms_key.arn, region).apply(
+                    lambda v, p=sa_paths: models_read_policy(v[0], v[1], v[2], p)  # type: ignore[misc]
+                )
+                if sa_paths
+                else None
+            )
+            if document is not None:
+                aws.iam.RolePolicy(
+                    f"{args.environment}-{sa}-models",
+                    role=role.id,
+                    policy=document,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            if sa == FEATURES_SERVICE_ACCOUNT and args.feature_read_policy is not None:
+                aws.iam.RolePolicyAttachment(
+                    f"{args.environment}-{sa}-features",
+                    role=role.name,
+                    policy_arn=args.feature_read_policy.arn,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            self.roles[sa] = role
+            k8s.core.v1.ServiceAccount(
+                f"{args.environment}-{sa}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=sa,
+                    namespace=args.namespace,
+                    labels=self._labels,
+                    annotations={**args.tagging.annotations(), ROLE_ARN_ANNOTATION: role.arn},
+                ),
+                # Model servers never talk to the Kubernetes API; the IRSA webhook mounts its own token.
+                automount_service_account_token=False,
+                opts=self._k8s_ns,
+            )
+
+    def _network_policies(self) -> None:
+        env = self._args.environment
+        k8s.networking.v1.NetworkPolicy(
+            f"{env}-serving-default-deny",
+            metadata=self._meta("default-deny"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
+            opts=self._k8s_ns,
+        )
+        dns_port = [
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol=proto, port=53) for proto in ("UDP", "TCP")
+        ]
+        k8s.networking.v1.NetworkPolicy(
+            f"{env}-serving-allow-egress",
+            metadata=self._meta("allow-dns-and-https-egress"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                )
+                            )
+                        ],
+                        ports=dns_port,
+                    ),
+                    # S3 (model artifacts), STS (IRSA) and the feature store's AWS endpoints.
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
+                    ),
+                ],
+            ),
+            opts=self._k8s_ns,
+        )
+
+    def _model(self, model: ServedModel) -> None:
+        args, spec = self._args, model.spec
+        env, name = args.environment, spec.name
+        runtime = specs.runtime_of(model.container)
+        uri = args.models_bucket.bucket.apply(lambda b: model_uri(b, spec.model_path))
+        command = specs.server_command(runtime, "", spec.port, spec.gpus_per_replica)[0]
+        server_args = uri.apply(
+            lambda u: specs.server_command(runtime, u, spec.port, spec.gpus_per_replica)[1]
+        )
+        probes = specs.probes(runtime)
+        volumes, mounts = specs.scratch_volumes(spec.gpus_per_replica)
+        selector = selector_labels(name)
+        container = k8s.core.v1.ContainerArgs(
+            name="kserve-container" if args.runtime == "kserve" else "server",
+            image=model.container.ref,
+            image_pull_policy="IfNotPresent",
+            command=command or None,
+            args=server_args,
+            env=specs.server_env(),
+            ports=[
+                k8s.core.v1.ContainerPortArgs(name=specs.PORT_NAME, container_port=spec.port, protocol="TCP")
+            ],
+            resources=specs.replica_resources(spec.gpus_per_replica),
+            startup_probe=probes.startup,
+            readiness_probe=probes.readiness,
+            liveness_probe=probes.liveness,
+            security_context=specs.container_security(model.container.run_as_non_root),
+            volume_mounts=mounts,
+        )
+        pod = k8s.core.v1.PodSpecArgs(
+            service_account_name=service_account_of(spec),
+            automount_service_account_token=False,
+            node_selector=specs.pool_selector(spec.pool),
+            tolerations=specs.gpu_tolerations(),
+            security_context=specs.pod_security(model.container.run_as_non_root),
+            termination_grace_period_seconds=60,
+            containers=[container],
+            volumes=volumes,
+        )
+        if args.runtime == "kserve":
+            self.workloads[name] = self._inference_service(model, pod, selector)
+        else:
+            self.workloads[name] = k8s.apps.v1.Deployment(
+                f"{env}-{name}",
+                metadata=self._meta(name, selector),
+                spec=k8s.apps.v1.DeploymentSpecArgs(
+                    replicas=spec.min_replicas,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    # No surge beyond one extra replica: a GPU replica may need a whole new node.
+                    strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                        type="RollingUpdate",
+                        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                            max_surge=1, max_unavailable=0
+                        ),
+                    ),
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **selector}), spec=pod
+                    ),
+                ),
+                opts=self._k8s_ns,
+            )
+            k8s.core.v1.Service(
+                f"{env}-{name}",
+                metadata=self._meta(name, selector),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="ClusterIP",
+                    selector=selector,
+                    ports=[
+                        k8s.core.v1.ServicePortArgs(
+                            name=specs.PORT_NAME, port=spec.port, target_port=specs.PORT_NAME, protocol="TCP"
+                        )
+                    ],
+                ),
+                opts=self._k8s_ns,
+            )
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{env}-{name}",
+                metadata=self._meta(name, selector),
+                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=name
+                    ),
+                    min_replicas=spec.min_replicas,
+                    max_replicas=spec.max_replicas,
+                    # CPU is the metric every cluster has; GPU utilisation needs a custom-metrics adapter.
+                    metrics=[
+                        k8s.autoscaling.v2.MetricSpecArgs(
+                            type="Resource",
+                            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                                name="cpu",
+                                target=k8s.autoscaling.v2.MetricTargetArgs(
+                                    type="Utilization", average_utilization=CPU_TARGET_UTILIZATION
+                                ),
+                            ),
+                        )
+                    ],
+                    behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+                        scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(stabilization_window_seconds=600)
+                    ),
+                ),
+                opts=self._k8s_ns,
+            )
+        # A drain evicts at most one replica at a time; the others keep serving.
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{env}-{name}",
+            metadata=self._meta(name, selector),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
+            ),
+            opts=self._k8s_ns,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{env}-{name}-ingress",
+            metadata=self._meta(f"{name}-ingress", selector),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=spec.port)]
+                    )
+                ],
+            ),
+            opts=self._k8s_ns,
+        )
+
+    def _inference_service(
+        self, model: ServedModel, pod: k8s.core.v1.PodSpecArgs, selector: dict[str, str]
+    ) -> pulumi.CustomResource:
+        """A KServe InferenceService in RawDeployment mode (Deployment + Service + HPA by KServe)."""
+        spec = model.spec
+        predictor = {
+            "minReplicas": spec.min_replicas,
+            "maxReplicas": spec.max_replicas,
+            "labels": selector,
+            "serviceAccountName": pod.service_account_name,
+            "nodeSelector": pod.node_selector,
+            "tolerations": pod.tolerations,
+            "securityContext": pod.security_context,
+            "containers": pod.containers,
+            "volumes": pod.volumes,
+        }
+        return k8s.apiextensions.CustomResource(
+            f"{self._args.environment}-{spec.name}",
+            api_version=KSERVE_API,
+            kind="InferenceService",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=spec.name,
+                namespace=self._args.namespace,
+                labels={**self._labels, **selector},
+                annotations={
+                    **self._args.tagging.annotations(),
+                    "serving.kserve.io/deploymentMode": "RawDeployment",
+                    "serving.kserve.io/autoscalerClass": "hpa",
+                    "serving.kserve.io/metric": "cpu",
+                    "serving.kserve.io/targetUtilizationPercentage": str(CPU_TARGET_UTILIZATION),
+                },
+            ),
+            spec={"predictor": predictor},
+            opts=self._k8s_ns,
+        )

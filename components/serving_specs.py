@@ -1,0 +1,164 @@
+"""Pure decisions of the serving component: server arguments, probes, resources, pod security.
+
+Each function takes plain values and returns pulumi_kubernetes Args, so it is tested on its own
+and the component only assembles. Runtimes: Triton (KServe v2 HTTP health endpoints) and vLLM
+(OpenAI-compatible server, ``/health``); which one a container is comes from its repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi_kubernetes as k8s
+
+from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE, LABEL_POOL
+from images.catalog import ContainerImage
+
+Runtime = Literal["triton", "vllm"]
+PORT_NAME = "http"
+SCRATCH_MOUNTS = {"tmp": "/tmp", "cache": "/cache", "dshm": "/dev/shm"}
+"""Writable emptyDirs under a read-only root filesystem: scratch, model cache, NCCL shared memory."""
+CPU_PER_GPU = 2
+MEMORY_GIB_PER_GPU = 12
+SHM_GIB_PER_GPU = 2
+STARTUP_BUDGET_SECONDS = 1200
+"""Loading large weights from S3 takes minutes; liveness only starts once startup has passed."""
+
+
+def runtime_of(container: ContainerImage) -> Runtime:
+    """Triton or vLLM, from the container's repository; ValueError for anything else."""
+    name = container.repository.rsplit("/", 1)[-1]
+    if name.startswith("tritonserver"):
+        return "triton"
+    if name.startswith("vllm"):
+        return "vllm"
+    raise ValueError(f"container {container.id!r} ({container.repository}) is neither Triton nor vLLM")
+
+
+def server_command(runtime: Runtime, model_uri: str, port: int, gpus: int) -> tuple[list[str], list[str]]:
+    """(command, args) that serve ``model_uri`` on ``port``; an empty command keeps the entrypoint."""
+    if runtime == "triton":
+        return ["tritonserver"], [
+            f"--model-repository={model_uri}",
+            f"--http-port={port}",
+            "--allow-grpc=false",
+            "--allow-metrics=true",
+            "--model-control-mode=none",
+        ]
+    return [], [
+        "--model",
+        model_uri,
+        # The Run:ai streamer reads safetensors straight from S3 with the pod's IRSA credentials.
+        "--load-format",
+        "runai_streamer",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--tensor-parallel-size",
+        str(gpus),
+        "--download-dir",
+        SCRATCH_MOUNTS["cache"],
+    ]
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The three probes of a model server."""
+
+    startup: k8s.core.v1.ProbeArgs
+    readiness: k8s.core.v1.ProbeArgs
+    liveness: k8s.core.v1.ProbeArgs
+
+
+def probes(runtime: Runtime) -> Probes:
+    """Triton: /v2/health/ready and /v2/health/live; vLLM: /health for both."""
+    ready, live = ("/v2/health/ready", "/v2/health/live") if runtime == "triton" else ("/health", "/health")
+
+    def get(path: str, period_seconds: int, failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+        return k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=PORT_NAME),
+            timeout_seconds=5,
+            period_seconds=period_seconds,
+            failure_threshold=failure_threshold,
+        )
+
+    return Probes(
+        startup=get(ready, period_seconds=10, failure_threshold=STARTUP_BUDGET_SECONDS // 10),
+        readiness=get(ready, period_seconds=10, failure_threshold=3),
+        liveness=get(live, period_seconds=20, failure_threshold=3),
+    )
+
+
+def replica_resources(gpus: int) -> k8s.core.v1.ResourceRequirementsArgs:
+    """GPU requests = limits (extended resources cannot overcommit); memory requests = limits so
+    the scheduler's view is what the pod may use; CPU may burst to twice its request."""
+    memory = f"{MEMORY_GIB_PER_GPU * gpus}Gi"
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={GPU_RESOURCE: str(gpus), "cpu": str(CPU_PER_GPU * gpus), "memory": memory},
+        limits={GPU_RESOURCE: str(gpus), "cpu": str(2 * CPU_PER_GPU * gpus), "memory": memory},
+    )
+
+
+def gpu_tolerations() -> list[k8s.core.v1.TolerationArgs]:
+    """Tolerate the GPU pools' taint (components/scheduling.py), and nothing else."""
+    return [
+        k8s.core.v1.TolerationArgs(
+            key=GPU_TAINT_KEY, operator="Equal", value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT
+        )
+    ]
+
+
+def pool_selector(pool: str) -> dict[str, str]:
+    """Node selector that pins replicas to their GPU pool's nodes."""
+    return {LABEL_POOL: pool}
+
+
+def container_security(run_as_non_root: bool) -> k8s.core.v1.SecurityContextArgs:
+    """Restricted-profile settings; non-root only where the catalog says the image supports it."""
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True if run_as_non_root else None,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def pod_security(run_as_non_root: bool) -> k8s.core.v1.PodSecurityContextArgs:
+    """Pod-level seccomp; non-root images also get the non-root check at pod level."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True if run_as_non_root else None,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def scratch_volumes(gpus: int) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    """emptyDirs for everything a server writes; /dev/shm in memory, sized for NCCL between GPUs."""
+    volumes = [
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="4Gi")),
+        k8s.core.v1.VolumeArgs(
+            name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="100Gi")
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="dshm",
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                medium="Memory", size_limit=f"{SHM_GIB_PER_GPU * gpus}Gi"
+            ),
+        ),
+    ]
+    mounts = [
+        k8s.core.v1.VolumeMountArgs(name=name, mount_path=path) for name, path in SCRATCH_MOUNTS.items()
+    ]
+    return volumes, mounts
+
+
+def server_env() -> list[k8s.core.v1.EnvVarArgs]:
+    """Point home and caches at the writable scratch volumes (the root filesystem is read-only)."""
+    return [
+        k8s.core.v1.EnvVarArgs(name="HOME", value=SCRATCH_MOUNTS["tmp"]),
+        k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{SCRATCH_MOUNTS['cache']}/huggingface"),
+        k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value=SCRATCH_MOUNTS["cache"]),
+    ]

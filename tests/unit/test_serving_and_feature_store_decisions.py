@@ -1,0 +1,61 @@
+"""Pure decisions of the feature store and serving components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.feature_store import glue_database_name, table_name, table_name_template
+from components.irsa import ServiceAccountRef, issuer_host
+from components.serving_specs import probes, replica_resources, runtime_of
+from images.catalog import load_catalog
+from stacks.cli import write_generated_files
+from stacks.plan import UNKNOWN, Plan
+
+
+def test_feast_template_names_the_tables_mlenv_creates() -> None:
+    template = table_name_template("prod")
+    assert template.format(project="fraud", table_name="txn") == table_name("prod", "fraud", "txn")
+    assert glue_database_name("dev-east", "fraud") == "mlenv_dev_east_fraud"
+
+
+@pytest.mark.parametrize(
+    ("container", "runtime"), [("tritonserver-25.08", "triton"), ("vllm-openai-v0.10.1.1", "vllm")]
+)
+def test_runtime_comes_from_the_catalog_container(container: str, runtime: str) -> None:
+    assert runtime_of(load_catalog().container(container)) == runtime
+
+
+def test_training_containers_are_not_servable() -> None:
+    with pytest.raises(ValueError, match="neither Triton nor vLLM"):
+        runtime_of(load_catalog().container("pytorch-25.01"))
+
+
+def test_gpu_requests_equal_limits_and_scale_with_gpus() -> None:
+    one, four = replica_resources(1), replica_resources(4)
+    assert one.requests["nvidia.com/gpu"] == one.limits["nvidia.com/gpu"] == "1"  # type: ignore[index]
+    assert four.requests["memory"] == four.limits["memory"] == "48Gi"  # type: ignore[index]
+
+
+def test_liveness_waits_for_a_long_startup() -> None:
+    triton = probes("triton")
+    assert triton.startup.failure_threshold * triton.startup.period_seconds >= 600  # type: ignore[operator]
+
+
+def test_irsa_subject_and_issuer() -> None:
+    assert (
+        ServiceAccountRef("serving", "model-server").subject == "system:serviceaccount:serving:model-server"
+    )
+    assert (
+        issuer_host("https://oidc.eks.us-east-1.amazonaws.com/id/X/")
+        == "oidc.eks.us-east-1.amazonaws.com/id/X"
+    )
+
+
+def test_out_dir_writes_known_feature_store_yaml_only(tmp_path: Path) -> None:
+    known = Plan(project="mlenv", stack="s", outputs={"feature_store_yaml": "project: p\n"})
+    assert write_generated_files(known, tmp_path) == [tmp_path / "feature_store.yaml"]
+    assert (tmp_path / "feature_store.yaml").read_text(encoding="utf-8") == "project: p\n"
+    unknown = Plan(project="mlenv", stack="s", outputs={"feature_store_yaml": UNKNOWN})
+    assert write_generated_files(unknown, tmp_path / "other") == []
