@@ -1,0 +1,212 @@
+"""The experiment lifecycle against the moto server: ledger, quotas, TTLs, statuses, concurrency."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from stacks.experiment_errors import (
+    ExperimentBusyError,
+    ExperimentError,
+    ExperimentExistsError,
+    QuotaExceededError,
+    TtlTooLongError,
+    UnknownExperimentError,
+)
+from stacks.experiment_ledger import FAILED_CREATING, FAILED_DESTROYING, RUNNING, Ledger
+from stacks.experiment_settings import ExperimentSettings
+from stacks.experiments import Experiments
+from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger, new_ledger
+from tests.integration.in_memory_backend import InMemoryStackBackend
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["dynamodb", "ledger"]  # fixtures used by name
+
+IMAGE = "cuda12-l40s"
+SETTINGS = ExperimentSettings(owner_gpu_quota=8, global_gpu_quota=12, max_ttl=timedelta(hours=24))
+
+
+def make(
+    ledger: Ledger, backend: InMemoryStackBackend | None = None, clock: FakeClock | None = None
+) -> Experiments:
+    chosen = backend or InMemoryStackBackend()
+    return Experiments(ledger, lambda: chosen, SETTINGS, clock=clock or FakeClock())
+
+
+def test_up_records_running_experiment_with_config_and_reserved_gpus(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    exps = make(ledger, backend)
+    record = exps.up("churn-v7", gpus=4, ttl=timedelta(hours=8), owner="ana", image=IMAGE)
+
+    stored = ledger.get("churn-v7")
+    assert stored is not None and stored.status == RUNNING == record.status
+    assert stored.instance_type == "g6e.12xlarge"  # cheapest g6e with 4 GPUs in the shipped table
+    assert stored.pool == "exp-churn-v7-pool-a1b2"  # from the stack's gpu_pool output
+    env = backend.read_environment("exp-churn-v7")
+    assert env is not None and env["kind"] == "experiment"
+    assert env["experiment"]["expires_at"] == "2026-11-22T20:00:00Z"
+    assert env["experiment"]["ttl_hours"] == 8
+    assert ledger.usage("ana") == (4, 4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"gpus": 9}, QuotaExceededError),  # over the per-owner quota on its own
+        ({"ttl": timedelta(hours=25)}, TtlTooLongError),
+    ],
+)
+def test_up_rejects_bad_requests_before_reserving_anything(
+    ledger: Ledger, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    args: dict[str, Any] = {"gpus": 1, "ttl": timedelta(hours=1), "owner": "ana", "image": IMAGE} | kwargs
+    with pytest.raises(error):
+        make(ledger).up("exp-one", **args)
+    assert ledger.list_experiments() == []
+    assert ledger.usage("ana") == (0, 0)
+
+
+def test_quota_counts_across_experiments_and_is_released_by_down(ledger: Ledger) -> None:
+    exps = make(ledger)
+    exps.up("first", gpus=6, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    with pytest.raises(
+        QuotaExceededError, match=r"per-owner \(ana\) GPU quota \(6 already in use, limit 8\)"
+    ):
+        exps.up("second", gpus=4, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    exps.up("third", gpus=6, ttl=timedelta(hours=1), owner="bo", image=IMAGE)
+    with pytest.raises(QuotaExceededError, match="global GPU quota"):
+        exps.up("fourth", gpus=1, ttl=timedelta(hours=1), owner="cy", image=IMAGE)
+    exps.down("first")
+    assert ledger.get("first") is None
+    assert ledger.usage("ana") == (0, 6)
+    exps.up("second", gpus=4, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+
+
+def test_same_name_twice_is_a_conflict(ledger: Ledger) -> None:
+    exps = make(ledger)
+    exps.up("twice", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    with pytest.raises(ExperimentExistsError, match="already exists") as raised:
+        exps.up("twice", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    assert raised.value.exit_code == 3
+    assert ledger.usage("ana") == (1, 1)  # the refused create reserved nothing
+
+
+def test_failed_up_leaves_failed_creating_and_a_retry_resumes_it(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    backend.fail_up.add("exp-flaky")
+    exps = make(ledger, backend)
+    with pytest.raises(ExperimentError, match="status now failed-creating") as raised:
+        exps.up("flaky", gpus=2, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    assert "simulated up failure" in str(raised.value)
+    stored = ledger.get("flaky")
+    assert stored is not None and stored.status == FAILED_CREATING and "simulated" in stored.last_error
+    assert ledger.usage("ana") == (2, 2)
+
+    backend.fail_up.clear()
+    assert exps.up("flaky", gpus=2, ttl=timedelta(hours=1), owner="ana", image=IMAGE).status == RUNNING
+    assert ledger.usage("ana") == (2, 2)  # resumed, not reserved twice
+
+
+def test_extend_is_bounded_by_total_lifetime_and_retags(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    clock = FakeClock()
+    exps = make(ledger, backend, clock)
+    exps.up("long", gpus=1, ttl=timedelta(hours=20), owner="ana", image=IMAGE)
+    clock.advance(timedelta(hours=10))
+    with pytest.raises(TtlTooLongError, match="total lifetime after extension of 25h"):
+        exps.extend("long", timedelta(hours=5))
+    record = exps.extend("long", timedelta(hours=4))
+    assert record.expires_at - record.created_at == timedelta(hours=24)
+    env = backend.read_environment("exp-long")
+    assert env is not None and env["experiment"]["expires_at"] == "2026-11-23T12:00:00Z"
+    with pytest.raises(UnknownExperimentError):
+        exps.extend("nope", timedelta(hours=1))
+
+
+def test_down_failure_is_recorded_and_a_retry_finishes(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    exps = make(ledger, backend)
+    exps.up("sticky", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    backend.fail_destroy.add("exp-sticky")
+    with pytest.raises(ExperimentError, match="simulated destroy failure"):
+        exps.down("sticky")
+    stored = ledger.get("sticky")
+    assert stored is not None and stored.status == FAILED_DESTROYING and stored.failures == 1
+    backend.fail_destroy.clear()
+    exps.down("sticky")
+    assert ledger.get("sticky") is None and "exp-sticky" not in backend.stacks
+
+
+def test_down_refuses_a_stack_that_is_not_this_experiment(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    exps = make(ledger, backend)
+    exps.up("hijack", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    backend.add_stack("exp-hijack", {"name": "hijack", "kind": "platform"})
+    with pytest.raises(ExperimentError, match="kind 'platform'"):
+        exps.down("hijack")
+    assert backend.destroyed() == []
+
+
+def test_busy_experiment_is_a_conflict(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    clock = FakeClock()
+    exps = make(ledger, backend, clock)
+    exps.up("busy", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    ledger.client.update_item(
+        TableName=ledger.table,
+        Key={"name": {"S": "busy"}},
+        UpdateExpression="SET #s = :d",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":d": {"S": "destroying"}},
+    )
+    with pytest.raises(ExperimentBusyError) as raised:
+        exps.down("busy")
+    assert raised.value.exit_code == 3
+    clock.advance(SETTINGS.lease + timedelta(minutes=1))  # the other run is dead: take over
+    exps.down("busy")
+    assert ledger.get("busy") is None
+
+
+# -- concurrency: real HTTP requests in parallel against one table ------------------------------------
+
+
+def test_many_threads_creating_one_name_exactly_one_wins(dynamodb: Any) -> None:
+    ledger = new_ledger(dynamodb)
+    exps = make(ledger)
+
+    def attempt(_: int) -> str:
+        try:
+            exps.up("contested", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+        except ExperimentExistsError as exc:
+            assert "already exists" in str(exc)
+            return "exists"
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(attempt, range(12)))
+    assert results.count("created") == 1
+    assert results.count("exists") == 11
+    assert ledger.usage("ana") == (1, 1)
+
+
+def test_parallel_creates_never_exceed_the_global_quota(dynamodb: Any) -> None:
+    ledger = new_ledger(dynamodb)
+    exps = make(ledger)  # global quota 12, 3 GPUs each: exactly 4 of 10 fit
+
+    def attempt(i: int) -> str:
+        try:
+            exps.up(f"par-{i}", gpus=3, ttl=timedelta(hours=1), owner=f"user{i}", image=IMAGE)
+        except QuotaExceededError:
+            return "quota"
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(attempt, range(10)))
+    assert results.count("created") == 4
+    records = ledger.list_experiments()
+    assert sum(r.gpus for r in records) == 12
+    assert ledger.usage("nobody")[1] == 12
