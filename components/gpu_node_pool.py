@@ -282,7 +282,8 @@ class GpuNodePool(pulumi.ComponentResource):
         )
 
     def outputs(self) -> dict[str, object]:
-        """What the stack exports about this pool."""
+        """What the stack exports about this pool: the image it runs and how that image was built
+        (the catalog entry's provenance), so a running pool traces back to its golden-image build."""
         return {
             "node_group": self.node_group.node_group_name,
             "image_id": self.image.id,
@@ -291,7 +292,15 @@ class GpuNodePool(pulumi.ComponentResource):
             "cuda": self.image.cuda_max,
             "gpu": self.gpu.gpu_model,
             "efa": self.placement_group is not None,
+            "image_provenance": image_provenance(self.image),
         }
+
+
+def image_provenance(image: ImageEntry) -> dict[str, object] | None:
+    """The catalog's build provenance of an image as plain data (only what is recorded), or ``None``."""
+    if image.provenance is None:
+        return None
+    return image.provenance.model_dump(mode="json", exclude_none=True)
 
 
 def _base64(text: str) -> str:

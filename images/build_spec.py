@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from images.catalog import (
+    VALUE_FORMATS,
     AmiId,
     Catalog,
     CatalogId,
@@ -23,11 +24,13 @@ from images.catalog import (
     CudaVersion,
     DriverVersion,
     ImageEntry,
+    KernelModules,
     KubernetesVersion,
     Region,
     Text,
 )
 from images.errors import BuildSpecError
+from images.strict_yaml import load_yaml_strict, validation_problems
 
 # The builder instance type only needs to compile kernel modules and pull containers, not a GPU; a
 # GPU type is still the default so the driver's module loads and `nvidia-smi` can be checked.
@@ -35,10 +38,21 @@ DEFAULT_BUILD_INSTANCE_TYPE = "g5.2xlarge"
 # Versions of components the catalog does not track per image; one place, recorded in provenance.
 DEFAULT_CONTAINER_TOOLKIT_VERSION = "1.17.8"
 DEFAULT_EFA_INSTALLER_VERSION = "1.43.1"
+# Build options a catalog entry's provenance records; re-rendering the entry uses them.
+_RECORDED_OPTIONS = ("fabric_manager", "efa", "kernel_modules")
 
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
-PackageVersion = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){1,3}$")]
-KmsKey = Annotated[str, StringConstraints(pattern=r"^(arn:aws[a-z-]*:kms:\S+|alias/\S+|[0-9a-f-]{36})$")]
+INSTANCE_TYPE_PATTERN = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+PACKAGE_VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){1,3}$"
+KMS_KEY_PATTERN = r"^(arn:aws[a-z-]*:kms:\S+|alias/\S+|[0-9a-f-]{36})$"
+InstanceType = Annotated[str, StringConstraints(pattern=INSTANCE_TYPE_PATTERN)]
+PackageVersion = Annotated[str, StringConstraints(pattern=PACKAGE_VERSION_PATTERN)]
+KmsKey = Annotated[str, StringConstraints(pattern=KMS_KEY_PATTERN)]
+_FORMATS = {
+    **VALUE_FORMATS,
+    INSTANCE_TYPE_PATTERN: "an EC2 instance type such as g5.2xlarge",
+    PACKAGE_VERSION_PATTERN: 'a package version such as "1.17.8" (quoted)',
+    KMS_KEY_PATTERN: "a KMS key ARN, alias/NAME or key id",
+}
 
 
 class _Frozen(BaseModel):
@@ -59,7 +73,7 @@ class BuildParams(_Frozen):
     Off by default: on other instances the service fails to start."""
     efa: bool = False
     """Install the EFA software (for pools using Elastic Fabric Adapter). Off by default."""
-    kernel_modules: Literal["open", "proprietary"] = "open"
+    kernel_modules: KernelModules = "open"
     """NVIDIA kernel module flavour; default open (Turing and newer). Volta (V100) needs proprietary."""
     root_volume_gib: int = Field(default=100, ge=30, le=2048)
     """Encrypted gp3 root volume size of the AMI; default 100 GiB (pre-pulled images are large)."""
@@ -132,26 +146,31 @@ def target_for_entry(entry: ImageEntry | NewImage, catalog: Catalog) -> ImageTar
 
 
 def params_for_entry(entry: ImageEntry, *, source_ami: str | None = None, **overrides: Any) -> BuildParams:
-    """Build parameters that reproduce a catalog entry: its regions, and the source AMI its provenance
-    records (or ``source_ami`` for hand-registered entries, which have none)."""
-    recorded = entry.provenance.source_ami if entry.provenance else None
-    ami = source_ami or recorded
+    """Build parameters that reproduce a catalog entry: its regions, and the source AMI and build
+    options (fabric manager, EFA, kernel modules) its provenance records. ``source_ami`` and
+    ``overrides`` that are not ``None`` replace the recorded values; what is recorded nowhere takes
+    ``BuildParams``' default."""
+    recorded = entry.provenance.model_dump(exclude_none=True) if entry.provenance else {}
+    ami = source_ami or recorded.get("source_ami")
     if ami is None:
         raise BuildSpecError(
-            f"image {entry.id!r} has no recorded source AMI (it was registered by hand, not built by "
-            "`mlenv images build`); pass the EKS-optimized AL2023 NVIDIA AMI to start from, e.g. "
+            f"image {entry.id!r} has no recorded source AMI (provenance.source_ami in the catalog); "
+            "pass the EKS-optimized AL2023 NVIDIA AMI to start from, e.g. "
             "--source-ami ami-0123456789abcdef0"
         )
+    options = {key: recorded[key] for key in _RECORDED_OPTIONS if key in recorded}
+    options |= {key: value for key, value in overrides.items() if value is not None}
     try:
-        return BuildParams(source_ami=ami, regions=tuple(entry.amis), **overrides)
+        return BuildParams(source_ami=ami, regions=tuple(entry.amis), **options)
     except ValidationError as exc:
         raise _spec_error(f"build parameters for {entry.id}", exc) from None
 
 
 def parse_build_spec(text: str, source: str = "<string>") -> BuildSpec:
-    """Validate build spec YAML; every problem is reported at once in one ``BuildSpecError``."""
+    """Validate build spec YAML; every problem is reported at once in one ``BuildSpecError``.
+    Duplicate keys are errors (YAML would silently keep the last one)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml_strict(text)
     except yaml.YAMLError as exc:
         raise BuildSpecError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -159,7 +178,7 @@ def parse_build_spec(text: str, source: str = "<string>") -> BuildSpec:
     try:
         return BuildSpec.model_validate(raw)
     except ValidationError as exc:
-        raise _spec_error(source, exc) from None
+        raise _spec_error(source, exc, raw) from None
 
 
 def load_build_spec(path: Path | str) -> BuildSpec:
@@ -171,11 +190,9 @@ def load_build_spec(path: Path | str) -> BuildSpec:
     return parse_build_spec(text, source=str(path))
 
 
-def _spec_error(source: str, error: ValidationError) -> BuildSpecError:
-    lines = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        got = "" if item["type"] in {"missing", "extra_forbidden"} else f" (got {item.get('input')!r})"
-        lines.append(f"  - {where}: {item['msg'].removeprefix('Value error, ')}{got}")
+def _spec_error(source: str, error: ValidationError, raw: Any = None) -> BuildSpecError:
+    lines = validation_problems(error, raw, _FORMATS)
     count = len(lines)
-    return BuildSpecError(f"{source}: {count} problem{'s' if count != 1 else ''}\n" + "\n".join(lines))
+    return BuildSpecError(
+        f"{source}: {count} problem{'s' if count != 1 else ''}\n" + "\n".join(f"  - {line}" for line in lines)
+    )

@@ -55,8 +55,9 @@ CatalogId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
-# What a user reads instead of a regular expression when a value has the wrong shape.
-_FORMATS = {
+# What a user reads instead of a regular expression when a value has the wrong shape (also used by the
+# build spec loader).
+VALUE_FORMATS = {
     AMI_ID_PATTERN: "an AMI id: 'ami-' followed by 17 lowercase hex digits",
     DIGEST_PATTERN: "a digest: 'sha256:' followed by 64 lowercase hex digits",
     DRIVER_VERSION_PATTERN: 'a full NVIDIA driver version such as "580.95.05"',
@@ -75,8 +76,13 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+KernelModules = Literal["open", "proprietary"]
+"""NVIDIA kernel module flavour: open (Turing and newer, required by Blackwell) or proprietary (Volta)."""
+
+
 class Provenance(_Frozen):
-    """How an image was built; written by ``mlenv images build``, absent for hand-registered entries."""
+    """How an image was built. ``mlenv images build`` writes every field; hand-registered entries record
+    at least ``source_ami``. A field left out is unknown, never a default."""
 
     source_ami: AmiId | None = None
     built_at: datetime | None = None
@@ -86,6 +92,10 @@ class Provenance(_Frozen):
     # The digests actually pulled into containerd at build time, per container id: the containers table
     # says what should be there, this records what was baked in.
     container_digests: dict[CatalogId, Digest] = Field(default_factory=dict)
+    # Build options, so that re-rendering an entry's template reproduces what was built.
+    fabric_manager: bool | None = None
+    efa: bool | None = None
+    kernel_modules: KernelModules | None = None
 
 
 class ImageEntry(_Frozen):
@@ -317,7 +327,7 @@ def parse_catalog(text: str, source: str = "<string>") -> Catalog:
     try:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:
-        lines = validation_problems(exc, raw, _FORMATS)
+        lines = validation_problems(exc, raw, VALUE_FORMATS)
         count = len(lines)
         raise CatalogError(
             f"{source}: {count} problem{'s' if count != 1 else ''} in the image catalog\n"

@@ -73,6 +73,9 @@ def entry_from_build(
         "cuda_max": image.cuda_max,
         "kernel": image.kernel,
         "kubernetes_version": image.kubernetes_version,
+        "fabric_manager": str(spec.build.fabric_manager).lower(),
+        "efa": str(spec.build.efa).lower(),
+        "kernel_modules": spec.build.kernel_modules,
     }
     mismatched = [
         f"{key}={data.get(key)!r} (spec: {want!r})" for key, want in expected.items() if data.get(key) != want
@@ -104,12 +107,17 @@ def entry_from_build(
             "template": template_digest,
             "build_id": build.packer_run_uuid,
             "container_digests": _pulled_digests(data, image.containers, catalog),
+            "fabric_manager": spec.build.fabric_manager,
+            "efa": spec.build.efa,
+            "kernel_modules": spec.build.kernel_modules,
         },
     }
     return entry
 
 
-def _iso(epoch: int) -> str:
+def _iso(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -162,8 +170,13 @@ def _entry_text(entry: Mapping[str, Any]) -> list[str]:
             value = CommentedSeq(value)
             value.fa.set_flow_style()
         elif key == "provenance":
+            # Unknown fields are left out rather than written as null.
             value = CommentedMap(
-                {k: DoubleQuotedScalarString(v) if k == "built_at" else v for k, v in value.items()}
+                {
+                    k: DoubleQuotedScalarString(v) if k == "built_at" else v
+                    for k, v in value.items()
+                    if v is not None
+                }
             )
         node[key] = value
     buf = io.StringIO()

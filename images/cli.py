@@ -1,8 +1,14 @@
 """`mlenv images ...`: commands over the image catalog and EC2's GPU instance-type data.
 
-``images_app`` is mounted into the root `mlenv` command. Exit codes: 0 ok; 1 AWS or environment
-problem (credentials, network, EC2 API error); 2 bad input (invalid catalog or data file, unknown
-image, unwritable output path). An ``ImagesError`` is printed as one message, never a traceback.
+``images_app`` is mounted into the root `mlenv` command. Exit codes (also in every command's --help):
+
+- 0: ok.
+- 1: AWS, Packer or environment problem: credentials, network, EC2 API error; packer missing, too old
+  to build, failed (its last lines are quoted) or timed out; a manifest that does not describe the build.
+- 2: bad input: invalid catalog, data file or build spec, unknown image or container id, an image id
+  already in the catalog, unreadable or unwritable path, bad option value.
+
+An ``ImagesError`` is printed as one message, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from images.build import build_image, check_spec, validate_template
 from images.build_spec import load_build_spec, params_for_entry, target_for_entry
@@ -30,8 +37,9 @@ R = TypeVar("R")
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 AWS, Packer or environment problem (credentials, network, EC2 API error, "
-    "packer missing, failed or timed out); "
-    "2 bad input (invalid catalog or data file, unknown image, unwritable output)."
+    "packer missing, too old, failed or timed out); "
+    "2 bad input (invalid catalog, data file or build spec, unknown image, id already in the catalog, "
+    "unreadable or unwritable path)."
 )
 
 images_app = typer.Typer(
@@ -59,13 +67,19 @@ def reports_images_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except ImagesError as exc:
-            err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # The message is plain text: "[a-z0-9]" in it must not be read as rich markup.
+            err.print(
+                f"[bold red]error:[/bold red] {escape(str(exc))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
 
 
-@images_app.command("refresh-instance-types")
+@images_app.command("refresh-instance-types", epilog=EXIT_CODES_HELP)
 @reports_images_errors
 def refresh_instance_types_cmd(
     region: Annotated[
@@ -95,13 +109,25 @@ CatalogOption = Annotated[
 ]
 SourceAmiOption = Annotated[
     str | None,
-    typer.Option(help="Source AMI for an entry without recorded provenance (hand-registered entries)."),
+    typer.Option(help="Source AMI to start from; default: the one the entry's provenance records."),
 ]
 FabricManagerOption = Annotated[
-    bool,
-    typer.Option("--fabric-manager/--no-fabric-manager", help="Install NVIDIA Fabric Manager (NVSwitch)."),
+    bool | None,
+    typer.Option(
+        "--fabric-manager/--no-fabric-manager",
+        help="Install NVIDIA Fabric Manager (NVSwitch instances); default: as the entry was built (off "
+        "if not recorded).",
+        show_default=False,
+    ),
 ]
-EfaOption = Annotated[bool, typer.Option("--efa/--no-efa", help="Install the EFA software (EFA pools).")]
+EfaOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--efa/--no-efa",
+        help="Install the EFA software (EFA pools); default: as the entry was built (off if not recorded).",
+        show_default=False,
+    ),
+]
 
 
 def _packer_output(line: str) -> None:
@@ -109,7 +135,7 @@ def _packer_output(line: str) -> None:
     err.print(f"[dim]packer |[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
 
 
-@images_app.command("list")
+@images_app.command("list", epilog=EXIT_CODES_HELP)
 @reports_images_errors
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the images as JSON.")] = False,
@@ -123,7 +149,7 @@ def list_cmd(
         out.print(catalog_table(catalog))
 
 
-@images_app.command("render")
+@images_app.command("render", epilog=EXIT_CODES_HELP)
 @reports_images_errors
 def render_cmd(
     image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
@@ -131,8 +157,8 @@ def render_cmd(
         Path, typer.Option("--out", help="Directory to write the template to.", file_okay=False)
     ],
     source_ami: SourceAmiOption = None,
-    fabric_manager: FabricManagerOption = False,
-    efa: EfaOption = False,
+    fabric_manager: FabricManagerOption = None,
+    efa: EfaOption = None,
     catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
 ) -> None:
     """Write the Packer HCL2 template (and its provisioner scripts) of a catalog image. Offline."""
@@ -140,18 +166,18 @@ def render_cmd(
     entry = catalog.image(image_id)
     params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
     written = render_template(target_for_entry(entry, catalog), params).write(out_dir)
-    out.print(f"wrote {len(written)} files to {out_dir}:", highlight=False)
+    out.print(f"wrote {len(written)} files to {out_dir}:", highlight=False, soft_wrap=True)
     for path in written:
         out.print(f"  {path}", highlight=False, soft_wrap=True)
 
 
-@images_app.command("validate")
+@images_app.command("validate", epilog=EXIT_CODES_HELP)
 @reports_images_errors
 def validate_cmd(
     image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
     source_ami: SourceAmiOption = None,
-    fabric_manager: FabricManagerOption = False,
-    efa: EfaOption = False,
+    fabric_manager: FabricManagerOption = None,
+    efa: EfaOption = None,
     catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
 ) -> None:
     """Render a catalog image's template and run `packer validate` on it. Offline (no AWS calls)."""
@@ -169,7 +195,7 @@ def validate_cmd(
     out.print(f"{image_id}: template valid (packer {result.packer_version})", highlight=False)
 
 
-@images_app.command("build")
+@images_app.command("build", epilog=EXIT_CODES_HELP)
 @reports_images_errors
 def build_cmd(
     spec_path: Annotated[
@@ -192,7 +218,11 @@ def build_cmd(
     spec = load_build_spec(spec_path)
     if check_only:
         check_spec(spec, catalog_path)
-        out.print(f"{spec_path}: {spec.image.id} can be built and added to {catalog_path}", highlight=False)
+        out.print(
+            f"{spec_path}: {spec.image.id} can be built and added to {catalog_path}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     result = build_image(
         spec,

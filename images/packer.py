@@ -204,25 +204,37 @@ class Packer:
         reader = threading.Thread(target=pump, name="packer-output", daemon=True)
         reader.start()
         lines: list[str] = []
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                item = lines_q.get(timeout=max(remaining, 0.0)) if remaining > 0 else None
-            except queue.Empty:
-                item = None
-                remaining = 0.0
-            if item is None and remaining <= 0:
-                self._stop(proc)
-                reader.join(timeout=5)
-                raise PackerError(
-                    f"`{quoted}` timed out after {timeout_s:g} s and was stopped; last lines:\n{_tail(lines)}"
-                )
-            if item is None:
-                return lines
+
+        def take(item: str) -> None:
             lines.append(item.rstrip("\r\n"))
             text = _human(item)
             if text is not None and self._on_output is not None:
                 self._on_output(text)
+
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                # Past the deadline this still takes what is already queued (timeout 0).
+                item = lines_q.get(timeout=max(remaining, 0.0))
+            except queue.Empty:
+                if proc.poll() is None:
+                    break  # still running at the deadline
+                # Packer exited just in time (or left a child holding the pipe): keep what it printed.
+                reader.join(timeout=5)
+                while not lines_q.empty():
+                    if (rest := lines_q.get_nowait()) is not None:
+                        take(rest)
+                return lines
+            if item is None:
+                return lines
+            take(item)
+            if remaining <= 0 and proc.poll() is None:
+                break  # still running and printing at the deadline
+        self._stop(proc)
+        reader.join(timeout=5)
+        raise PackerError(
+            f"`{quoted}` timed out after {timeout_s:g} s and was stopped; last lines:\n{_tail(lines)}"
+        )
 
     def _stop(self, proc: subprocess.Popen[str]) -> None:
         for sig, wait_s in ((signal.SIGINT, self._grace_s), (signal.SIGKILL, 10.0)):

@@ -1,9 +1,11 @@
 """Packer's manifest post-processor output (``packer-manifest.json``), parsed into typed results.
 
 Format (Packer docs, post-processor "manifest"): ``{"builds": [{"name", "builder_type", "build_time",
-"files", "artifact_id", "packer_run_uuid", "custom_data"}], "last_run_uuid"}``. Packer appends a build
-to an existing file on every run, so the builds of the latest run are those whose ``packer_run_uuid``
-equals ``last_run_uuid``. For amazon-ebs, ``artifact_id`` is ``region:ami-id`` pairs joined by commas.
+"files", "artifact_id", "packer_run_uuid", "custom_data"}], "last_run_uuid"}``; ``build_time`` is left
+out with ``strip_time``, ``files`` is null for builders without files (amazon-ebs). Packer appends a
+build to an existing file on every run, so the builds of the latest run are those whose
+``packer_run_uuid`` equals ``last_run_uuid``. For amazon-ebs, ``artifact_id`` is ``region:ami-id``
+pairs joined by commas.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class ManifestBuild:
 
     name: str
     builder_type: str
-    build_time: int
+    build_time: int | None
+    """Unix time the build finished; ``None`` when the post-processor ran with ``strip_time``."""
     artifact_id: str
     packer_run_uuid: str
     custom_data: Mapping[str, str] = field(default_factory=dict)
@@ -104,7 +107,9 @@ def parse_manifest(text: str, source: str = "<manifest>") -> PackerManifest:
             ManifestBuild(
                 name=_require(item, "name", str, where),
                 builder_type=_require(item, "builder_type", str, where),
-                build_time=_require(item, "build_time", int, where),
+                build_time=None
+                if item.get("build_time") is None
+                else _require(item, "build_time", int, where),
                 artifact_id=_require(item, "artifact_id", str, where),
                 packer_run_uuid=_require(item, "packer_run_uuid", str, where),
                 custom_data=dict(custom),

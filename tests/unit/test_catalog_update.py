@@ -35,6 +35,23 @@ def test_manifest_last_run_is_the_build_of_last_run_uuid() -> None:
     assert build.custom_data["image_id"] == "al2023-nvidia-580-k8s1.33-20251201"
 
 
+def test_the_example_manifest_of_packers_documentation_parses() -> None:
+    # Verbatim from Packer's manifest post-processor docs (website/content/docs/post-processors/
+    # manifest.mdx): a docker build, so it has files but no AMIs.
+    manifest = load_manifest(FIXTURES / "packer-manifest-docs-example.json")
+    build = manifest.last_build()
+    assert (build.name, build.builder_type, build.build_time) == ("docker", "docker", 1507245986)
+    assert build.files == ({"name": "packer_example", "size": 102219776},)
+    assert build.custom_data == {"my_custom_data": "example"}
+    with pytest.raises(PackerError, match="not 'region:ami-id'"):
+        _ = build.amis
+
+
+def test_manifest_written_with_strip_time_has_no_build_time() -> None:
+    text = MANIFEST.read_text(encoding="utf-8").replace('"build_time": 1764583200,', "")
+    assert parse_manifest(text).last_build().build_time is None
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -121,6 +138,21 @@ def test_entry_that_would_break_the_catalog_is_refused(catalog_copy: Path) -> No
     with pytest.raises(CatalogError, match="would make the catalog invalid"):
         add_image_entry(catalog_copy, entry)
     assert catalog_copy.read_text(encoding="utf-8") == before
+
+
+def test_build_options_are_recorded_and_must_match_the_manifest() -> None:
+    spec = load_build_spec(SPEC)
+    build = load_manifest(MANIFEST).last_build()
+    provenance = _entry()["provenance"]
+    assert isinstance(provenance, dict)
+    assert {k: provenance[k] for k in ("fabric_manager", "efa", "kernel_modules")} == {
+        "fabric_manager": False,
+        "efa": False,
+        "kernel_modules": "open",
+    }
+    efa_spec = spec.model_copy(update={"build": spec.build.model_copy(update={"efa": True})})
+    with pytest.raises(PackerError, match="efa='false'"):
+        entry_from_build(efa_spec, build, load_catalog(), template_digest="sha256:x", packer_version="x")
 
 
 def test_manifest_of_another_build_is_refused() -> None:
