@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stacks.errors import SpecError
+from stacks.errors import SpecError, SpecProblem
 from stacks.offline import STACKS_DIR
 from stacks.spec import EnvironmentSpec, parse_environment
 
@@ -168,6 +168,19 @@ def _format(path: tuple[str | int, ...]) -> str:
     return text
 
 
+def _names(problem: SpecProblem, path: tuple[str | int, ...], original: Any) -> bool:
+    """Whether a problem points at the mutation: at the field (or inside or above it); elsewhere, for a
+    rule across fields or sections, saying the field's name (max_size ... min_size, no feature_store);
+    or, for a broken cross-reference, quoting the name the mutated entry had (a pool gone from gpu_pools)."""
+    mutated = _format(path)
+    if problem.path.startswith(mutated) or mutated.startswith(problem.path):
+        return True
+    if isinstance(path[-1], str) and path[-1] in problem.render():
+        return True
+    name = original.get("name") if isinstance(original, dict) else original
+    return isinstance(name, str) and f"'{name}'" in problem.render()
+
+
 BASE = stack_environment("prod")
 PATHS = _paths(BASE)
 JUNK = st.one_of(
@@ -187,6 +200,7 @@ def test_mutations_validate_or_name_the_path(path: tuple[str | int, ...], junk: 
     parent: Any = env
     for part in path[:-1]:
         parent = parent[part]
+    original = parent[path[-1]]
     if delete:
         del parent[path[-1]]
     else:
@@ -195,8 +209,7 @@ def test_mutations_validate_or_name_the_path(path: tuple[str | int, ...], junk: 
         spec = parse_environment(env, source="hypothesis")
     except SpecError as exc:
         mutated = _format(path)
-        # The error names the mutated field, a field inside it, or the section that holds it.
-        assert any(p.path.startswith(mutated) or mutated.startswith(p.path) for p in exc.problems), (
+        assert any(_names(problem, path, original) for problem in exc.problems), (
             mutated,
             [p.render() for p in exc.problems],
         )
