@@ -201,6 +201,7 @@ class FeatureStore(pulumi.ComponentResource):
             name=glue_database_name(env, project),
             description=f"mlenv {env}: Feast offline store of project {project}",
             location_uri=pulumi.Output.concat("s3://", bucket, "/", prefix, "/offline/"),
+            tags=tags,
             opts=stateful,
         )
         if args.manage_catalog_encryption:
@@ -379,19 +380,32 @@ class FeatureStore(pulumi.ComponentResource):
             opts=stateful,
         )
         endpoint = self.replication_group.primary_endpoint_address
-        return pulumi.Output.all(endpoint, token.token).apply(
-            lambda v: {
-                "type": "redis",
-                "connection_string": f"{v[0]}:{REDIS_PORT},ssl=true,password={v[1]}",
-            }
+        # Secret explicitly, not only by inheritance from the token: the connection string (and so
+        # feature_store.yaml) carries the password, whatever the engine does with the token's marks.
+        return pulumi.Output.secret(
+            pulumi.Output.all(endpoint, token.token).apply(
+                lambda v: {
+                    "type": "redis",
+                    "connection_string": f"{v[0]}:{REDIS_PORT},ssl=true,password={v[1]}",
+                }
+            )
         )
 
 
 def feature_store_outputs(store: FeatureStore) -> dict[str, Any]:
-    """What the stack exports about the feature store."""
+    """What the stack exports about the feature store: the rendered feature_store.yaml and the
+    names Feast and its jobs are pointed at."""
+    online: dict[str, Any] = (
+        {"feature_store_redis_endpoint": store.replication_group.primary_endpoint_address}
+        if store.replication_group is not None
+        else {"feature_store_tables": {view: table.name for view, table in store.tables.items()}}
+    )
     return {
         "feature_store_yaml": store.config_yaml,
         "feature_store_registry": store.registry_path,
+        **online,
+        "feature_store_glue_database": store.glue_database.name,
+        "feature_store_athena_workgroup": store.workgroup.name,
         "feature_store_reader_role_arn": store.reader_role.arn,
         "feature_store_writer_role_arn": store.writer_role.arn,
     }

@@ -64,6 +64,9 @@ class ServingArgs:
     """"deployment" (default): plain Deployments; "kserve": KServe InferenceServices."""
     feature_read_policy: aws.iam.Policy | None = None
     """The feature store's read policy, attached for models with ``uses_features``. Default none."""
+    wait_for: Sequence[pulumi.Resource] = ()
+    """What model servers need before they can become ready (their GPU pools, the device plugin):
+    the workloads are created after these. Default nothing."""
 
 
 def model_uri(bucket: str, model_path: str) -> str:
@@ -99,6 +102,12 @@ def models_read_policy(bucket_arn: str, kms_key_arn: str, region: str, model_pat
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def endpoint_url(model: ServedModelSpec, namespace: str, runtime: str) -> str:
+    """The in-cluster URL of a model's Service (KServe names it ``<model>-predictor``)."""
+    service = f"{model.name}-predictor" if runtime == "kserve" else model.name
+    return f"http://{service}.{namespace}.svc.cluster.local:{model.port}"
+
+
 def service_account_of(model: ServedModelSpec) -> str:
     """Models that read features run under a separate account, so others cannot read features."""
     return FEATURES_SERVICE_ACCOUNT if model.uses_features else SERVICE_ACCOUNT
@@ -115,6 +124,8 @@ class Serving(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     roles: dict[str, aws.iam.Role]
     workloads: dict[str, pulumi.CustomResource]
+    endpoints: dict[str, str]
+    """In-cluster URL of each model, by model name."""
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlenv:serving:Serving", name, None, opts)
@@ -146,10 +157,18 @@ class Serving(pulumi.ComponentResource):
         self._service_accounts(args)
         self._network_policies()
         self.workloads = {}
+        self._workload_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.k8s_provider, depends_on=[self.namespace, *args.wait_for]
+        )
         for model in args.models:
             self._model(model)
+        self.endpoints = {m.spec.name: endpoint_url(m.spec, ns, args.runtime) for m in args.models}
         self.register_outputs(
-            {"namespace": ns, "role_arns": {sa: role.arn for sa, role in self.roles.items()}}
+            {
+                "namespace": ns,
+                "endpoints": self.endpoints,
+                "role_arns": {sa: role.arn for sa, role in self.roles.items()},
+            }
         )
 
     def _meta(self, name: str, extra: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
@@ -308,7 +327,7 @@ class Serving(pulumi.ComponentResource):
                         metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **selector}), spec=pod
                     ),
                 ),
-                opts=self._k8s_ns,
+                opts=self._workload_opts,
             )
             k8s.core.v1.Service(
                 f"{env}-{name}",
@@ -408,5 +427,14 @@ class Serving(pulumi.ComponentResource):
                 },
             ),
             spec={"predictor": predictor},
-            opts=self._k8s_ns,
+            opts=self._workload_opts,
         )
+
+
+def serving_outputs(serving: Serving) -> dict[str, Any]:
+    """What the stack exports about serving: namespace, in-cluster endpoints, IRSA roles."""
+    return {
+        "serving_namespace": serving.namespace.metadata.name,
+        "serving_endpoints": serving.endpoints,
+        "serving_role_arns": {sa: role.arn for sa, role in serving.roles.items()},
+    }

@@ -123,3 +123,17 @@ def served_models_schedule(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
         yield from _pool_fits(base, model, pool)
         for container in (c for c in found if not isinstance(c, SpecProblem)):
             yield from _driver_runs(catalog, base, model, pool, container)
+
+
+def feature_users_have_a_store(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
+    """A model that reads features needs a feature store whose read policy it can be given."""
+    if spec.serving is None or spec.feature_store is not None:
+        return
+    for i, model in enumerate(spec.serving.models):
+        if model.uses_features:
+            yield SpecProblem(
+                f"serving.models[{i}].uses_features",
+                True,
+                f"model {model.name!r} reads features but the environment has no feature_store; "
+                "add a feature_store section or set uses_features: false",
+            )

@@ -175,6 +175,8 @@ def prod_with_new_serving_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     tail = tail.replace(
         "image: al2023-nvidia-580-k8s1.33-20251020", "image: al2023-nvidia-570-k8s1.32-20250501", 1
     )
+    # Driver 570 runs CUDA <= 12.8: the served models move to containers it can run.
+    tail = tail.replace("container: tritonserver-25.08", "container: tritonserver-25.01")
     (stacks_dir / "Pulumi.prod.yaml").write_text(head + marker + tail)
     return plan_stack("prod", stacks_dir=stacks_dir)
 

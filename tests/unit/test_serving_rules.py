@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+import stacks.offline
+from images.catalog import load_catalog
+from images.instance_types import gpu_info
+from stacks.cli import app
 from stacks.errors import EXIT_BAD_INPUT, SpecError
 from stacks.offline import plan_stack
 from stacks.spec import parse_environment
@@ -93,3 +99,63 @@ def test_plan_exits_2_for_a_model_on_a_missing_pool(tmp_path: Path) -> None:
         plan_stack("sched", stacks_dir=tmp_path)
     assert caught.value.exit_code == EXIT_BAD_INPUT
     assert "serving.models[1].pool: model 'broken': no GPU pool named 'missing'" in str(caught.value)
+
+
+@pytest.fixture
+def dev_stack_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Write a copy of the real dev stack file with its served model (and pool) changed; the CLI
+    plans it from there."""
+    source = stacks.offline.STACKS_DIR / "Pulumi.dev.yaml"
+    stacks_dir = tmp_path / "stacks"
+    stacks_dir.mkdir()
+    monkeypatch.setattr(stacks.offline, "STACKS_DIR", stacks_dir)
+
+    def write(pool_image: str | None = None, drop: str | None = None, **model: Any) -> None:
+        document = yaml.safe_load(source.read_text(encoding="utf-8"))
+        env = document["config"]["mlenv:environment"]
+        env["serving"]["models"][0].update(model)
+        if pool_image is not None:
+            env["gpu_pools"][0]["image"] = pool_image
+        if drop is not None:
+            del env[drop]
+        (stacks_dir / "Pulumi.dev.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+
+    return write
+
+
+def test_the_dev_stack_file_serves_one_model_on_its_gpu_pool() -> None:
+    document = yaml.safe_load((stacks.offline.STACKS_DIR / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    spec = parse_environment(document["config"]["mlenv:environment"], source="dev")
+    assert spec.serving is not None and [m.pool for m in spec.serving.models] == ["gpu"]
+    assert [p.name for p in spec.gpu_pools] == ["gpu"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "words"),
+    [
+        ({"pool": "missing"}, "serving.models[0].pool", ["no GPU pool named 'missing'", "pools: gpu"]),
+        (
+            {"gpus_per_replica": 8},
+            "serving.models[0].gpus_per_replica",
+            ["8 GPUs per replica", "pool 'gpu'", f"have {gpu_info('g6.xlarge').gpu_count}"],
+        ),
+        (
+            {"pool_image": POOL_IMAGE, "container": "tritonserver-25.08"},
+            "serving.models[0].container",
+            ["CUDA 13.0", "pool 'gpu'", f"driver {load_catalog().image(POOL_IMAGE).driver_version}"],
+        ),
+        ({"drop": "feature_store"}, "serving.models[0].uses_features", ["no feature_store"]),
+    ],
+)
+def test_mlenv_plan_exits_2_naming_the_model_and_the_pool(
+    dev_stack_with: Callable[..., None], changes: dict[str, Any], path: str, words: list[str]
+) -> None:
+    dev_stack_with(**changes)
+    result = CliRunner().invoke(app, ["plan", "dev"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    output = " ".join(result.output.split())
+    assert f"{path}:" in output
+    assert "model 'chat'" in output
+    for word in words:
+        assert word in output, output
+    assert "Traceback" not in output
