@@ -9,9 +9,13 @@ import pulumi_aws as aws
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import EksCluster, EksClusterArgs
+from components.data_serving_wiring import feature_store_args, pools_to_wait_for, serving_args
 from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.experiment_ledger import ExperimentLedger, ExperimentLedgerArgs
+from components.feature_store import FeatureStore, feature_store_outputs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.network import Network, NetworkArgs
+from components.serving import Serving, serving_outputs
 from components.tags import Tagging
 from stacks.spec import EnvironmentSpec
 
@@ -29,14 +33,16 @@ def tagging_for(spec: EnvironmentSpec, stack: str) -> Tagging:
 
 
 class MlEnvironment(pulumi.ComponentResource):
-    """The environment a stack file describes: artifact store (and, as they land, compute,
-    feature store and serving), all through one explicit AWS provider in the spec's region."""
+    """The environment a stack file describes: artifact store, compute (network, cluster, GPU pools),
+    feature store and serving, all through one explicit AWS provider in the spec's region."""
 
     artifacts: ArtifactStore
     network: Network | None = None
     cluster: EksCluster | None = None
     gpu_pools: dict[str, GpuNodePool]
     device_plugin: NvidiaDevicePlugin | None = None
+    feature_store: FeatureStore | None = None
+    serving: Serving | None = None
 
     def __init__(
         self, spec: EnvironmentSpec, *, stack: str, opts: pulumi.ResourceOptions | None = None
@@ -64,9 +70,23 @@ class MlEnvironment(pulumi.ComponentResource):
             ),
             opts=children,
         )
+        # Experiments (stacks of kind experiment) keep their ledger in the platform they run on.
+        self.ledger: ExperimentLedger | None = None
+        if spec.kind == "platform":
+            self.ledger = ExperimentLedger(
+                f"{spec.name}-experiment-ledger",
+                ExperimentLedgerArgs(
+                    environment=spec.name,
+                    tagging=tagging,
+                    kms_key=self.artifacts.kms_key,
+                    long_lived=spec.long_lived,
+                ),
+                opts=children,
+            )
         self.gpu_pools = {}
         if spec.network is not None and spec.cluster is not None:
             self._compute(spec, tagging, children)
+            self._data_and_serving(spec, stack, tagging, children)
         self.register_outputs({})
 
     def _compute(self, spec: EnvironmentSpec, tagging: Tagging, children: pulumi.ResourceOptions) -> None:
@@ -120,6 +140,38 @@ class MlEnvironment(pulumi.ComponentResource):
                 opts=children,
             )
 
+    def _data_and_serving(
+        self, spec: EnvironmentSpec, stack: str, tagging: Tagging, children: pulumi.ResourceOptions
+    ) -> None:
+        """Feature store (datasets bucket, artifact key, IRSA) -> serving on the GPU pools."""
+        assert self.cluster is not None and self.network is not None
+        if spec.feature_store is not None:
+            self.feature_store = FeatureStore(
+                f"{spec.name}-feature-store",
+                feature_store_args(
+                    spec,
+                    stack=stack,
+                    tagging=tagging,
+                    artifacts=self.artifacts,
+                    cluster=self.cluster,
+                    network=self.network,
+                ),
+                opts=children,
+            )
+        if spec.serving is not None:
+            self.serving = Serving(
+                f"{spec.name}-serving",
+                serving_args(
+                    spec,
+                    tagging=tagging,
+                    artifacts=self.artifacts,
+                    cluster=self.cluster,
+                    feature_store=self.feature_store,
+                    wait_for=pools_to_wait_for(spec.serving, self.gpu_pools, self.device_plugin),
+                ),
+                opts=children,
+            )
+
     def stack_outputs(self) -> dict[str, Any]:
         """What the stack exports: names other stacks and tools need (buckets, repositories ...)."""
         return {
@@ -129,8 +181,11 @@ class MlEnvironment(pulumi.ComponentResource):
             "buckets": {name: b.bucket for name, b in self.artifacts.buckets.items()},
             "bucket_arns": {name: b.arn for name, b in self.artifacts.buckets.items()},
             "artifacts_kms_key_arn": self.artifacts.kms_key.arn,
+            **self._ledger_outputs(),
             "ecr_repositories": {name: r.repository_url for name, r in self.artifacts.repositories.items()},
             **self._compute_outputs(),
+            **(feature_store_outputs(self.feature_store) if self.feature_store is not None else {}),
+            **(serving_outputs(self.serving) if self.serving is not None else {}),
         }
 
     def _compute_outputs(self) -> dict[str, Any]:
@@ -142,9 +197,16 @@ class MlEnvironment(pulumi.ComponentResource):
             "private_subnet_ids": self.network.private_subnet_ids,
             "cluster_name": self.cluster.cluster.name,
             "cluster_endpoint": self.cluster.cluster.endpoint,
+            "cluster_certificate_authority": self.cluster.cluster.certificate_authority.data,
             "cluster_version": self.cluster.version,
             "cluster_security_group_id": self.cluster.security_group_id,
             "oidc_provider_arn": self.cluster.oidc_provider.arn,
             "oidc_provider_url": self.cluster.oidc_provider.url,
             "gpu_pools": {name: pool.outputs() for name, pool in self.gpu_pools.items()},
         }
+
+    def _ledger_outputs(self) -> dict[str, Any]:
+        """The experiment ledger table experiments and `mlenv exp` use; empty without one."""
+        if self.ledger is None:
+            return {}
+        return {"ledger_table": self.ledger.table.name, "ledger_table_arn": self.ledger.table.arn}

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from stacks.compute_rules import gpu_pools_are_compatible
 from stacks.errors import SpecProblem
-from stacks.serving_rules import served_models_schedule
+from stacks.experiment_rules import experiment_request_is_valid
+from stacks.serving_rules import feature_users_have_a_store, served_models_schedule
 
 if TYPE_CHECKING:
     from stacks.spec import EnvironmentSpec
@@ -176,7 +177,9 @@ RULES: tuple[Rule, ...] = (
     replica_bounds_ordered,
     tags_not_reserved,
     served_models_schedule,
+    feature_users_have_a_store,
     gpu_pools_are_compatible,
+    experiment_request_is_valid,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -21,13 +22,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
+from images.errors import ImagesError
 from stacks.automation import PulumiAutomationBackend, StackBackend
 from stacks.durations import format_duration, parse_duration, to_iso
-from stacks.errors import MlenvError
+from stacks.errors import EXIT_INTERNAL, MlenvError
 from stacks.experiment_errors import EXIT_CODES_HELP, GcIncompleteError
 from stacks.experiment_gc import GcReport
 from stacks.experiment_ledger import Ledger
-from stacks.experiment_settings import Clock, ExperimentSettings, stack_name_for, utc_now
+from stacks.experiment_settings import (
+    Clock,
+    ExperimentSettings,
+    platform_defaults,
+    stack_name_for,
+    utc_now,
+)
 from stacks.experiments import Experiments, ExperimentView
 from stacks.orphans import TaggedResource, TagSweeper
 from stacks.pricing import PriceTable
@@ -77,35 +85,47 @@ class ExpRuntime:
 @contextmanager
 def _reported() -> Iterator[None]:
     """Turn every failure into one stderr line and an exit code; tracebacks are bugs."""
+    # The same error families as stacks.cli.USER_ERRORS (imported from there would be circular).
     try:
         yield
-    except MlenvError as exc:
+    except (MlenvError, ImagesError) as exc:
         consoles.err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERNAL)) from None
     except (BotoCoreError, ClientError) as exc:
         consoles.err.print(f"error: AWS call failed: {exc}", markup=False)
-        raise typer.Exit(1) from None
-    except (typer.Exit, typer.Abort):
+        raise typer.Exit(EXIT_INTERNAL) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:
+        if os.environ.get("MLENV_DEBUG"):
+            raise
         consoles.err.print(
-            f"internal error: {type(exc).__name__}: {exc} (please report this as a bug)", markup=False
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in mlenv; rerun with MLENV_DEBUG=1 for the traceback and report it.",
+            markup=False,
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 @exp_app.callback()
 def exp_main(
     ctx: typer.Context,
     ledger_table: Annotated[
-        str,
+        str | None,
         typer.Option(
-            envvar="MLENV_LEDGER_TABLE", help="DynamoDB ledger table (created by the platform stack)."
+            envvar="MLENV_LEDGER_TABLE",
+            help="DynamoDB ledger table; default the one the platform stack creates, "
+            "mlenv-<platform environment>-experiments.",
         ),
-    ] = "mlenv-experiments",
+    ] = None,
     region: Annotated[
-        str, typer.Option(envvar=["MLENV_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS region.")
-    ] = "us-east-1",
+        str | None,
+        typer.Option(
+            envvar="MLENV_REGION",
+            help="AWS region of the platform and its experiments; default the platform stack file's "
+            "region, else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1.",
+        ),
+    ] = None,
     platform_stack: Annotated[
         str,
         typer.Option(envvar="MLENV_PLATFORM_STACK", help="Platform stack whose cluster experiments share."),
@@ -131,9 +151,14 @@ def exp_main(
     runtime = ctx.obj if isinstance(ctx.obj, ExpRuntime) else ExpRuntime()
     consoles.reset()
     with _reported():
+        default_table, platform_region = platform_defaults(platform_stack)
         settings = ExperimentSettings(
-            ledger_table=ledger_table,
-            region=region,
+            ledger_table=ledger_table or default_table,
+            region=region
+            or platform_region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1",
             platform_stack=platform_stack,
             max_ttl=parse_duration(max_ttl),
             owner_gpu_quota=owner_gpu_quota,

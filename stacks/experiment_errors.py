@@ -60,6 +60,20 @@ class InvalidNameError(ExperimentInputError):
         )
 
 
+class ExperimentRequestError(ExperimentInputError):
+    """The instance type or image cannot run the experiment (catalog, instance data, compatibility)."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        if len(self.problems) == 1:
+            option, message = self.problems[0]
+            super().__init__(f"the experiment cannot run as asked: {option}: {message}")
+            return
+        lines = [f"the experiment cannot run as asked ({len(self.problems)} problems):"]
+        lines += [f"  - {option}: {message}" for option, message in self.problems]
+        super().__init__("\n".join(lines))
+
+
 class TtlTooLongError(ExperimentInputError):
     """A TTL or an extension would make an experiment live longer than the configured maximum."""
 

@@ -119,6 +119,8 @@ class Transition:
     allowed_from: Sequence[str]
     takeover_before: datetime | None = None
     """Also allow an in-progress status whose ``updated_at`` is older than this (an abandoned run)."""
+    takeover_statuses: Sequence[str] = IN_PROGRESS
+    """Which in-progress statuses ``takeover_before`` may take over. Default: all of them."""
     expired_at: datetime | None = None
     """Only when the record's ``expires_at`` is at or before this instant (GC's claim)."""
     failures_below: int | None = None
@@ -231,7 +233,7 @@ class Ledger:
         allowed = _in_list("#s", "from", change.allowed_from, values)
         if change.takeover_before is not None:
             values[":stale"] = {"S": to_iso(change.takeover_before)}
-            abandoned = _in_list("#s", "busy", IN_PROGRESS, values)
+            abandoned = _in_list("#s", "busy", change.takeover_statuses, values)
             allowed = f"({allowed} OR ({abandoned} AND #upd < :stale))"
         conditions = ["attribute_exists(#k)", allowed]
         if change.expired_at is not None:
@@ -355,6 +357,11 @@ class Ledger:
                 "creates it (see its outputs), or name another with --ledger-table / MLENV_LEDGER_TABLE"
             )
         return LedgerError(f"could not {what} the ledger table {self.table!r}: {exc}")
+
+
+def ledger_table_name(environment: str) -> str:
+    """The ledger table platform ``environment`` creates: ``mlenv-<environment>-experiments``."""
+    return f"mlenv-{environment}-experiments"
 
 
 def create_ledger_table(client: Any, table: str) -> None:

@@ -7,15 +7,19 @@ default instance type, and the check that a stack really is an expired experimen
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from stacks.durations import from_iso, hours, to_iso
 from stacks.experiment_errors import ExperimentInputError, InvalidNameError
-from stacks.experiment_ledger import ExperimentRecord
+from stacks.experiment_ledger import ExperimentRecord, ledger_table_name
 from stacks.pricing import PriceTable
 
 Clock = Callable[[], datetime]
@@ -27,6 +31,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$"
 OWNER_PATTERN = r"^[\w.+@-]{1,64}$"
 STACK_PREFIX = "exp-"
 MAX_GPUS_PER_EXPERIMENT = 64
+STACKS_DIR = Path(__file__).resolve().parent
+TEMPLATE_STACK = STACKS_DIR / "Pulumi.experiment.yaml"
+"""The experiment template stack; every `mlenv exp up` stack starts from its environment object."""
 ABSOLUTE_MAX_TTL = timedelta(days=14)
 """stacks/spec.py caps ExperimentSpec.ttl_hours at 14 days; no configuration may go beyond it."""
 
@@ -124,10 +131,48 @@ def default_instance_type(gpus: int, prices: PriceTable, family: str) -> str:
     return max(candidates, key=lambda p: (p.gpus, -p.usd_per_hour)).instance_type
 
 
+def _stack_environment(path: Path) -> dict[str, Any]:
+    """The ``mlenv:environment`` object of a stack file; empty when the file or the key is missing."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    config = document.get("config") if isinstance(document, dict) else None
+    environment = config.get("mlenv:environment") if isinstance(config, dict) else None
+    return dict(environment) if isinstance(environment, dict) else {}
+
+
+@functools.cache
+def template_environment(path: Path = TEMPLATE_STACK) -> dict[str, Any]:
+    """The experiment template's environment object (stacks/Pulumi.experiment.yaml)."""
+    return _stack_environment(path)
+
+
+def platform_defaults(platform_stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[str, str | None]:
+    """(ledger table, region) of a platform stack whose file is in this repository.
+
+    The ledger table is the one the platform creates (``mlenv-<environment>-experiments``); the
+    region is the platform's, which is where its experiments run. Without a stack file the
+    environment is taken to be named like the stack, and the region is unknown (None).
+    """
+    stack = platform_stack.rsplit("/", 1)[-1]
+    environment = _stack_environment(stacks_dir / f"Pulumi.{stack}.yaml")
+    name = environment.get("name")
+    region = environment.get("region")
+    return (
+        ledger_table_name(name if isinstance(name, str) else stack),
+        region if isinstance(region, str) else None,
+    )
+
+
 def experiment_config(record: ExperimentRecord, settings: ExperimentSettings) -> dict[str, Any]:
-    """The ``mlenv:environment`` object of an experiment stack (EnvironmentSpec shape, kind experiment)."""
+    """The ``mlenv:environment`` object of an experiment stack (EnvironmentSpec shape, kind experiment).
+
+    Starts from the template stack (its tags, for instance) and sets everything the request decides.
+    """
     lifetime = record.expires_at - record.created_at
     return {
+        **{k: v for k, v in template_environment().items() if k != "experiment"},
         "name": record.name,
         "kind": "experiment",
         "owner": record.owner,

@@ -32,6 +32,7 @@ from stacks.experiment_errors import (
     ExperimentError,
     ExperimentExistsError,
     ExperimentInputError,
+    ExperimentRequestError,
     TtlTooLongError,
     UnknownExperimentError,
 )
@@ -48,6 +49,7 @@ from stacks.experiment_ledger import (
     Ledger,
     Transition,
 )
+from stacks.experiment_rules import request_problems
 from stacks.experiment_settings import (
     Clock,
     ExperimentSettings,
@@ -158,8 +160,10 @@ class Experiments:
     ) -> ExperimentRecord:
         """Reserve the name and GPUs in the ledger, then ``pulumi up`` the ``exp-<name>`` stack.
 
-        Retries a ``failed-creating`` experiment of the same owner, GPUs, instance type and image
-        (its original expiry stands).
+        Retries a ``failed-creating`` experiment of the same owner, GPUs, instance type and image, or
+        one left ``creating`` by a run that died more than ``lease`` ago (its original expiry stands).
+        The instance type and image are checked against the catalog and EC2's instance data first:
+        a request that cannot run reserves nothing.
         """
         validate_name(name)
         validate_owner(owner)
@@ -174,6 +178,10 @@ class Experiments:
         chosen_type = instance_type or default_instance_type(
             gpus, self.prices, self.settings.default_instance_family
         )
+        problems = request_problems(instance_type=chosen_type, image=image, region=self.settings.region)
+        if problems:
+            options = {"instance_type": "--instance-type", "image": "--image"}
+            raise ExperimentRequestError([(options[p.path], p.message) for p in problems])
         backend = self.backend  # fail on a missing Pulumi CLI before anything is reserved
         now = self.clock()
         record = ExperimentRecord(
@@ -209,11 +217,21 @@ class Experiments:
             wanted.instance_type,
             wanted.image,
         )
-        if existing is None or existing.status != FAILED_CREATING or not same:
+        abandoned = (
+            existing is not None
+            and existing.status == CREATING
+            and existing.updated_at < now - self.settings.lease
+        )
+        if existing is None or not same or not (existing.status == FAILED_CREATING or abandoned):
             raise ExperimentExistsError(wanted.name, existing.status if existing else None)
-        if not self.ledger.transition(
-            wanted.name, Transition(to=CREATING, allowed_from=[FAILED_CREATING]), now=now
-        ):
+        # A create whose run died (still `creating` after the lease) is resumed like a failed one.
+        resume = Transition(
+            to=CREATING,
+            allowed_from=[FAILED_CREATING],
+            takeover_before=now - self.settings.lease,
+            takeover_statuses=[CREATING],
+        )
+        if not self.ledger.transition(wanted.name, resume, now=now):
             raise ExperimentExistsError(wanted.name, CREATING)
         return replace(existing, status=CREATING, updated_at=now)
 
@@ -315,7 +333,8 @@ class Experiments:
         stack = stack_name_for(record.name)
         try:
             outputs = backend.up(stack, experiment_config(record, self.settings), on_output=self.on_output)
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
+            # Ctrl-C too: a user who interrupts `up` gets a status the next `up` or `down` resumes.
             message = str(exc) if isinstance(exc, ExperimentError) else f"{type(exc).__name__}: {exc}"
             self.ledger.transition(
                 record.name,
@@ -323,6 +342,8 @@ class Experiments:
                 now=self.clock(),
                 error=message,
             )
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             retry = (
                 f"`mlenv exp up {record.name}` with the same settings retries"
                 if failed == FAILED_CREATING

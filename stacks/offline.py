@@ -26,7 +26,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 
 from stacks.errors import MlenvError, OfflineEngineError, StackFileError
-from stacks.offline_mocks import OfflineMocks
+from stacks.offline_mocks import MissingStackOutputsError, OfflineMocks
 from stacks.plan import Plan, PlannedInvoke, PlannedResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -274,18 +274,86 @@ def plan_stack(
     stacks_dir: Path | None = None,
     program_path: Path = PROGRAM,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    _referenced_from: tuple[str, ...] = (),
 ) -> Plan:
-    """Plan a stack offline: load its stack file and run the real program over it."""
+    """Plan a stack offline: load its stack file and run the real program over it.
+
+    A StackReference resolves to ``stack_outputs[reference]`` when given, else to the outputs of the
+    referenced stack's own offline plan (``stacks/Pulumi.<stack>.yaml``, planned once per process),
+    so an experiment plans against its platform with no cloud.
+    """
     config, secret_keys = load_stack_config(stack, stacks_dir)
     region = config.get("aws:region") or _region_from_environment(config) or "us-east-1"
-    return run_program(
-        lambda: runpy.run_path(str(program_path), run_name="__main__"),
-        config=config,
-        secret_keys=secret_keys,
-        stack=stack,
-        region=region,
-        stack_outputs=stack_outputs,
+    known = dict(stack_outputs or {})
+    chain = (*_referenced_from, stack)
+    # Stacks the spec says it reads are planned first, so the program runs once. A reference the
+    # spec does not declare still works: the run stops at it, and runs again once it is planned.
+    for reference in _references_from_environment(config):
+        if reference not in known:
+            known[reference] = referenced_stack_outputs(
+                reference, stacks_dir=stacks_dir, program_path=program_path, chain=chain
+            )
+    while True:
+        try:
+            return run_program(
+                lambda: runpy.run_path(str(program_path), run_name="__main__"),
+                config=config,
+                secret_keys=secret_keys,
+                stack=stack,
+                region=region,
+                stack_outputs=known,
+            )
+        except MissingStackOutputsError as missing:
+            if missing.reference in known:
+                raise
+            known[missing.reference] = referenced_stack_outputs(
+                missing.reference, stacks_dir=stacks_dir, program_path=program_path, chain=chain
+            )
+
+
+_REFERENCED_PLANS: dict[tuple[str, str, str, int], Plan] = {}
+_REFERENCED_LOCK = threading.Lock()
+
+
+def referenced_stack_outputs(
+    reference: str, *, stacks_dir: Path | None, program_path: Path, chain: tuple[str, ...] = ()
+) -> Mapping[str, Any]:
+    """The outputs a StackReference to ``reference`` reads offline: the offline plan of that stack.
+
+    ``reference`` is a stack of this project: ``dev``, or fully qualified ``<org>/mlenv/dev``.
+    """
+    parts = reference.split("/")
+    if len(parts) not in (1, 3) or (len(parts) == 3 and parts[1] != PROJECT):
+        raise StackFileError(
+            f"stack reference {reference!r}: offline, only stacks of project {PROJECT!r} can be "
+            f"referenced (write the stack name, e.g. dev, or <org>/{PROJECT}/dev)"
+        )
+    name = parts[-1]
+    if name in chain:
+        raise StackFileError(f"stack references form a cycle: {' -> '.join((*chain, name))}")
+    path = stack_file(name, stacks_dir)
+    key = (name, str(path.parent), str(program_path), path.stat().st_mtime_ns)
+    with _REFERENCED_LOCK:
+        cached = _REFERENCED_PLANS.get(key)
+    if cached is None:
+        cached = plan_stack(name, stacks_dir=stacks_dir, program_path=program_path, _referenced_from=chain)
+        with _REFERENCED_LOCK:
+            _REFERENCED_PLANS[key] = cached
+    return cached.outputs
+
+
+def _references_from_environment(config: Mapping[str, str]) -> list[str]:
+    """The platform stack an experiment's spec names (read before validation: a guess, not a check)."""
+    raw = config.get(f"{PROJECT}:environment")
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except json.JSONDecodeError:
+        return []
+    section = (
+        value.get("experiment") if isinstance(value, dict) and value.get("kind") == "experiment" else None
     )
+    reference = section.get("platform_stack") if isinstance(section, dict) else None
+    return [reference] if isinstance(reference, str) and reference else []
 
 
 def _region_from_environment(config: Mapping[str, str]) -> str | None:

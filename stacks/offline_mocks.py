@@ -20,6 +20,7 @@ from pulumi.runtime import Mocks
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
 from stacks.errors import OfflineEngineError
+from stacks.plan import is_secret, unwrap_secrets
 
 ACCOUNT_ID = "123456789012"
 """AWS's documentation account id: obviously not a real account."""
@@ -124,6 +125,25 @@ COMPUTED: dict[str, ComputedFn] = {
         "name": c.physical_name,
     },
     "aws:eks/cluster:Cluster": lambda c: _eks_cluster(c),
+    "aws:glue/catalogDatabase:CatalogDatabase": lambda c: {
+        "arn": c.arn(f"database/{c.physical_name}"),
+        "name": c.physical_name,
+        "catalogId": c.account,
+    },
+    "aws:athena/workgroup:Workgroup": lambda c: {
+        "arn": c.arn(f"workgroup/{c.physical_name}"),
+        "name": c.physical_name,
+    },
+    "aws:elasticache/subnetGroup:SubnetGroup": lambda c: {
+        "arn": c.arn(f"subnetgroup:{c.physical_name}"),
+        "name": c.physical_name,
+    },
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda c: _replication_group(c),
+    # Dynamic providers run their code only under a real engine. The one mlenv has,
+    # components/random_token.py, outputs "token" (its None input is not sent, so key on purpose).
+    "pulumi-python:dynamic:Resource": lambda c: (
+        {"token": f"offline-token-{c.suffix}"} if "purpose" in c.inputs else {}
+    ),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda c: {
         "arn": f"arn:aws:iam::{c.account}:oidc-provider/{str(c.inputs.get('url', '')).removeprefix('https://')}",
     },
@@ -143,6 +163,27 @@ COMPUTED: dict[str, ComputedFn] = {
         "status": "ACTIVE",
     },
 }
+
+
+def _region_code(region: str) -> str:
+    """``us-west-2`` -> ``usw2``, as ElastiCache writes regions into endpoint host names."""
+    *words, number = region.split("-")
+    return "".join(word[0] if len(word) > 2 else word for word in words) + number
+
+
+def _replication_group(c: MockContext) -> dict[str, Any]:
+    """ElastiCache names a replication group by its id and reports TLS endpoints under it."""
+    group = str(c.inputs.get("replicationGroupId") or c.physical_name)
+    host = f"{group}.{c.suffix}.{_region_code(c.region)}.cache.amazonaws.com"
+    return {
+        "arn": c.arn(f"replicationgroup:{group}"),
+        "replicationGroupId": group,
+        "primaryEndpointAddress": f"master.{host}",
+        "readerEndpointAddress": f"replica.{host}",
+        "memberClusters": [
+            f"{group}-{i:03d}" for i in range(1, int(c.inputs.get("numCacheClusters", 1)) + 1)
+        ],
+    }
 
 
 def _eks_cluster(c: MockContext) -> dict[str, Any]:
@@ -181,6 +222,20 @@ INVOKES: dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]] = {
 }
 
 
+class MissingStackOutputsError(OfflineEngineError):
+    """The program read a stack (StackReference) whose offline outputs were not supplied.
+
+    ``stacks.offline.plan_stack`` catches it, plans the referenced stack, and runs the program again.
+    """
+
+    def __init__(self, reference: str, available: list[str]) -> None:
+        self.reference = reference
+        super().__init__(
+            f"the program references stack {reference!r}, whose offline outputs are not available "
+            f"(available: {', '.join(available) or 'none'})"
+        )
+
+
 class OfflineMocks(Mocks):
     """Deterministic ids and computed attributes for every resource; table-driven invokes."""
 
@@ -207,12 +262,11 @@ class OfflineMocks(Mocks):
         ref = str(args.inputs.get("name", args.name))
         outputs = self.stack_outputs.get(ref)
         if outputs is None:
-            known = ", ".join(sorted(self.stack_outputs)) or "none"
-            raise OfflineEngineError(
-                f"the program references stack {ref!r}, whose offline outputs are not available "
-                f"(available: {known})"
-            )
-        return ref, {"name": ref, "outputs": dict(outputs), "secretOutputNames": []}
+            raise MissingStackOutputsError(ref, sorted(self.stack_outputs))
+        # A plan keeps secret outputs wrapped; a StackReference hands them out plain and names them.
+        secret_names = sorted(key for key, value in outputs.items() if is_secret(value))
+        plain = {key: unwrap_secrets(value) for key, value in outputs.items()}
+        return ref, {"name": ref, "outputs": plain, "secretOutputNames": secret_names}
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """Answer a provider function from the ``INVOKES`` table."""

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stacks.errors import SpecError, SpecProblem
 from stacks.spec_errors import problems_from_validation_error
@@ -253,7 +261,19 @@ class ExperimentSpec(_Spec):
     image: str
     ttl_hours: float = Field(gt=0, le=24 * 14)
     expires_at: datetime
-    """UTC instant after which `mlenv exp gc` destroys the experiment."""
+    """UTC instant after which `mlenv exp gc` destroys the experiment. `mlenv exp up` always writes it;
+    when absent (the template stack, planned by `mlenv plan experiment`), it is planning time plus
+    ``ttl_hours``, which is what `mlenv exp up` would write now."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expires_ttl_hours_from_now(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "expires_at" not in data:
+            ttl_hours = data.get("ttl_hours")
+            if isinstance(ttl_hours, int | float) and not isinstance(ttl_hours, bool) and ttl_hours > 0:
+                now = datetime.now(UTC).replace(microsecond=0)
+                return {**data, "expires_at": now + timedelta(hours=ttl_hours)}
+        return data
 
 
 class EnvironmentSpec(_Spec):

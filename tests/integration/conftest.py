@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 MOTO_REGION = "us-east-1"
 
 
+class OneRequestAtATime:
+    """WSGI wrapper that lets moto handle one request at a time.
+
+    DynamoDB runs each request (a TransactWriteItems included) atomically; moto does not: a
+    transaction that fails restores a deep copy of the whole table taken when it started, which
+    undoes any transaction that committed in between. Serialising requests gives moto the per-request
+    atomicity the real service guarantees, while clients still race each other request by request.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """Start one moto server for the test session on a free loopback port and stop it afterwards."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    """Start one moto server (as moto's ThreadedMotoServer does, with requests serialised) for the
+    test session on a free loopback port, and stop it afterwards."""
+    app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://{host!s}:{port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture

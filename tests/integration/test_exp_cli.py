@@ -1,4 +1,5 @@
-"""`mlenv exp` via typer's CliRunner: bad input gives one clear message and its exit code, no traceback."""
+"""`mlenv exp` through the real `mlenv` app (typer's CliRunner): bad input gives one clear message and its
+exit code, no traceback."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from stacks.exp_cli import ExpRuntime, exp_app
+from stacks.cli import app
+from stacks.exp_cli import ExpRuntime
 from stacks.experiment_ledger import Ledger
 from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger
 from tests.integration.in_memory_backend import InMemoryStackBackend
@@ -17,6 +19,9 @@ from tests.integration.in_memory_backend import InMemoryStackBackend
 pytestmark = pytest.mark.integration
 
 __all__ = ["dynamodb", "ledger"]  # fixtures used by name
+
+IMAGE = "al2023-nvidia-580-k8s1.33-20251020"
+"""A catalog image with a us-east-1 AMI whose driver and CUDA run on L40S (the default g6e family)."""
 
 
 class Cli:
@@ -28,10 +33,13 @@ class Cli:
         self.runtime = ExpRuntime(
             backend_factory=lambda: self.backend, endpoint_url=endpoint, clock=self.clock
         )
-        self.options = ["--ledger-table", ledger.table, "--owner-gpu-quota", "4", "--max-ttl", "72h"]
+        self.options = [
+            *("--platform-stack", "dev"),  # stacks/Pulumi.dev.yaml: us-east-1, where the moto ledger is
+            *("--ledger-table", ledger.table, "--owner-gpu-quota", "4", "--max-ttl", "72h"),
+        ]
 
     def __call__(self, *args: str, runtime: ExpRuntime | None = None) -> Result:
-        result = CliRunner().invoke(exp_app, [*self.options, *args], obj=runtime or self.runtime)
+        result = CliRunner().invoke(app, ["exp", *self.options, *args], obj=runtime or self.runtime)
         assert "Traceback" not in result.output + result.stderr
         assert result.exception is None or isinstance(result.exception, SystemExit)
         return result
@@ -44,7 +52,7 @@ def cli(ledger: Ledger, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_lifecycle_up_ls_extend_gc_down(cli: Cli) -> None:
-    up = cli("up", "churn-v7", "--gpus", "4", "--ttl", "8h", "--image", "cuda12-l40s", "--owner", "ana")
+    up = cli("up", "churn-v7", "--gpus", "4", "--ttl", "8h", "--image", IMAGE, "--owner", "ana")
     assert up.exit_code == 0, up.stderr
     assert "churn-v7 is running: 4 GPUs on g6e.12xlarge" in up.stdout
 
@@ -72,7 +80,7 @@ def test_lifecycle_up_ls_extend_gc_down(cli: Cli) -> None:
 
 @pytest.mark.parametrize("ttl", ["8 hours", "h8", "1.5h", "0h", "30m1h", "", "8x", "-2h"])
 def test_malformed_durations_exit_2(cli: Cli, ttl: str) -> None:
-    result = cli("up", "exp-a", "--gpus", "1", "--ttl", ttl, "--image", "i")
+    result = cli("up", "exp-a", "--gpus", "1", "--ttl", ttl, "--image", IMAGE)
     assert result.exit_code == 2
     assert "is not a duration" in result.stderr and "e.g. 8h, 90m, 2d or 1h30m" in result.stderr
 
@@ -80,9 +88,13 @@ def test_malformed_durations_exit_2(cli: Cli, ttl: str) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["up", "big", "--gpus", "1", "--ttl", "4d", "--image", "i"], 2, "over the maximum lifetime of 72h"),
-        (["up", "big", "--gpus", "5", "--image", "i"], 2, "would exceed the per-owner GPU quota"),
-        (["up", "Bad_Name", "--gpus", "1", "--image", "i"], 2, "is not a valid experiment name"),
+        (
+            ["up", "big", "--gpus", "1", "--ttl", "4d", "--image", IMAGE],
+            2,
+            "over the maximum lifetime of 72h",
+        ),
+        (["up", "big", "--gpus", "5", "--image", IMAGE], 2, "would exceed the per-owner GPU quota"),
+        (["up", "Bad_Name", "--gpus", "1", "--image", IMAGE], 2, "is not a valid experiment name"),
         (["up", "noimage", "--gpus", "1"], 2, "pass --image ID"),
         (["extend", "nope", "4h"], 2, "no experiment named 'nope'"),
         (["extend", "nope", "4 h"], 2, "is not a duration"),
@@ -98,13 +110,13 @@ def test_bad_input_exit_codes_and_messages(cli: Cli, args: list[str], code: int,
 
 
 def test_name_taken_is_a_conflict_exit_3(cli: Cli) -> None:
-    assert cli("up", "taken", "--gpus", "1", "--image", "i", "--owner", "ana").exit_code == 0
-    again = cli("up", "taken", "--gpus", "2", "--image", "i", "--owner", "bo")
+    assert cli("up", "taken", "--gpus", "1", "--image", IMAGE, "--owner", "ana").exit_code == 0
+    again = cli("up", "taken", "--gpus", "2", "--image", IMAGE, "--owner", "bo")
     assert again.exit_code == 3 and "experiment 'taken' already exists (status running)" in again.stderr
 
 
 def test_extend_past_the_maximum_exit_2(cli: Cli) -> None:
-    assert cli("up", "near", "--gpus", "1", "--ttl", "70h", "--image", "i").exit_code == 0
+    assert cli("up", "near", "--gpus", "1", "--ttl", "70h", "--image", IMAGE).exit_code == 0
     result = cli("extend", "near", "3h")
     assert result.exit_code == 2 and "total lifetime after extension of 73h" in result.stderr
 
@@ -120,16 +132,49 @@ def test_missing_pulumi_cli_names_what_to_install(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi binary anywhere
     real_adapter = ExpRuntime(endpoint_url=cli.runtime.endpoint_url, clock=cli.clock)
-    result = cli("up", "nocli", "--gpus", "1", "--image", "i", runtime=real_adapter)
+    result = cli("up", "nocli", "--gpus", "1", "--image", IMAGE, runtime=real_adapter)
     assert result.exit_code == 1
     assert "https://www.pulumi.com/docs/install/" in result.stderr
     assert ledger.list_experiments() == []  # nothing reserved before the CLI check
 
 
 def test_gc_exits_1_and_reports_when_a_destroy_keeps_failing(cli: Cli) -> None:
-    assert cli("up", "stuck", "--gpus", "1", "--ttl", "1h", "--image", "i").exit_code == 0
+    assert cli("up", "stuck", "--gpus", "1", "--ttl", "1h", "--image", IMAGE).exit_code == 0
     cli.backend.fail_destroy.add("exp-stuck")
     cli.clock.advance(timedelta(hours=2))
     result = cli("gc")
     assert result.exit_code == 1
     assert "stuck (failed)" in result.stderr and "simulated destroy failure" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--instance-type", "m7i.large"], "'m7i.large' is an EC2 instance type without NVIDIA GPUs"),
+        (["--instance-type", "g9z.huge"], "'g9z.huge' is not an EC2 instance type"),
+        (["--instance-type", "g6f.large"], "experiments reserve whole GPUs"),
+        (["--instance-type", "g5g.xlarge"], "is built for x86_64, but g5g.xlarge runs arm64"),
+        (["--image", "al2023-nvidia-999-k8s1.33-20990101"], "unknown image id"),
+        # The R535 driver (CUDA 12.2) predates Blackwell, which needs CUDA 12.8 (images/compat.py).
+        (
+            ["--image", "al2023-nvidia-535-k8s1.30-20240815", "--instance-type", "p6-b200.48xlarge"],
+            "cannot run on B200",
+        ),
+    ],
+)
+def test_instance_type_and_image_are_checked_before_anything_is_reserved(
+    cli: Cli, ledger: Ledger, options: list[str], message: str
+) -> None:
+    image = [] if "--image" in options else ["--image", IMAGE]
+    result = cli("up", "bad-request", "--gpus", "1", *image, *options)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and "the experiment cannot run as asked" in result.stderr
+    assert ledger.list_experiments() == [] and cli.backend.calls == []
+
+
+def test_ledger_and_region_default_to_the_platform_stack(cli: Cli, ledger: Ledger) -> None:
+    """Without --ledger-table, `mlenv exp` uses the table the platform stack creates (and its region)."""
+    options = ["--platform-stack", "dev", "--owner-gpu-quota", "4"]
+    result = CliRunner().invoke(app, ["exp", *options, "ls"], obj=cli.runtime)
+    assert result.exit_code == 1
+    assert "ledger table 'mlenv-dev-experiments' does not exist" in result.stderr  # asked us-east-1

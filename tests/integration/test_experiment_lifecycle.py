@@ -19,14 +19,15 @@ from stacks.experiment_errors import (
 from stacks.experiment_ledger import FAILED_CREATING, FAILED_DESTROYING, RUNNING, Ledger
 from stacks.experiment_settings import ExperimentSettings
 from stacks.experiments import Experiments
+from stacks.offline import plan_stack
 from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger, new_ledger
-from tests.integration.in_memory_backend import InMemoryStackBackend
+from tests.integration.in_memory_backend import InMemoryStackBackend, SimulatedCrash
 
 pytestmark = pytest.mark.integration
 
 __all__ = ["dynamodb", "ledger"]  # fixtures used by name
 
-IMAGE = "cuda12-l40s"
+IMAGE = "al2023-nvidia-580-k8s1.33-20251020"
 SETTINGS = ExperimentSettings(owner_gpu_quota=8, global_gpu_quota=12, max_ttl=timedelta(hours=24))
 
 
@@ -171,6 +172,49 @@ def test_busy_experiment_is_a_conflict(ledger: Ledger) -> None:
     assert ledger.get("busy") is None
 
 
+def test_a_create_whose_run_died_is_resumed_only_after_the_lease(ledger: Ledger) -> None:
+    backend = InMemoryStackBackend()
+    clock = FakeClock()
+    exps = make(ledger, backend, clock)
+
+    class DiesInUp(InMemoryStackBackend):
+        def up(self, stack: str, environment: Any, **_: Any) -> dict[str, Any]:
+            raise SimulatedCrash("killed during pulumi up")
+
+    with pytest.raises(SimulatedCrash):
+        make(ledger, DiesInUp(), clock).up("orphan", gpus=2, ttl=timedelta(hours=4), owner="ana", image=IMAGE)
+    stored = ledger.get("orphan")
+    assert stored is not None and stored.status == "creating"
+    with pytest.raises(ExperimentExistsError, match="status creating"):  # the run may still be alive
+        exps.up("orphan", gpus=2, ttl=timedelta(hours=4), owner="ana", image=IMAGE)
+    clock.advance(SETTINGS.lease + timedelta(minutes=1))
+    with pytest.raises(ExperimentExistsError):  # a different request never takes it over
+        exps.up("orphan", gpus=3, ttl=timedelta(hours=4), owner="ana", image=IMAGE)
+    assert exps.up("orphan", gpus=2, ttl=timedelta(hours=4), owner="ana", image=IMAGE).status == RUNNING
+    assert ledger.usage("ana") == (2, 2)  # reserved once
+
+
+def test_the_ledger_table_the_platform_creates_is_the_one_the_ledger_uses(dynamodb: Any) -> None:
+    """Create the table from the dev plan's registered inputs on moto; the lifecycle runs on it."""
+    table = next(
+        r.plain_inputs()
+        for r in plan_stack("dev").resources
+        if r.type == "aws:dynamodb/table:Table" and r.name.endswith("-experiment-ledger")
+    )
+    dynamodb.create_table(
+        TableName=table["name"],
+        KeySchema=[{"AttributeName": table["hashKey"], "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": a["name"], "AttributeType": a["type"]} for a in table["attributes"]
+        ],
+        BillingMode=table["billingMode"],
+    )
+    exps = make(Ledger(dynamodb, table["name"]))
+    exps.up("on-platform", gpus=1, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+    exps.down("on-platform")
+    assert exps.ledger.list_experiments() == [] and exps.ledger.usage("ana") == (0, 0)
+
+
 # -- concurrency: real HTTP requests in parallel against one table ------------------------------------
 
 
@@ -210,3 +254,22 @@ def test_parallel_creates_never_exceed_the_global_quota(dynamodb: Any) -> None:
     records = ledger.list_experiments()
     assert sum(r.gpus for r in records) == 12
     assert ledger.usage("nobody")[1] == 12
+
+
+def test_parallel_creates_of_one_owner_never_exceed_the_owner_quota(dynamodb: Any) -> None:
+    ledger = new_ledger(dynamodb)
+    exps = make(ledger)  # owner quota 8, 3 GPUs each: exactly 2 of 8 fit
+
+    def attempt(i: int) -> str:
+        try:
+            exps.up(f"own-{i}", gpus=3, ttl=timedelta(hours=1), owner="ana", image=IMAGE)
+        except QuotaExceededError as exc:
+            assert "per-owner (ana) GPU quota" in str(exc)
+            return "quota"
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert results.count("created") == 2 and results.count("quota") == 6
+    assert ledger.usage("ana") == (6, 6)
+    assert sum(r.gpus for r in ledger.list_experiments()) == 6

@@ -101,7 +101,16 @@ def test_invalid_names(name: str) -> None:
 def test_experiment_config_is_a_valid_environment_spec() -> None:
     """The config the adapter sets is accepted by the real stacks.spec validator (the schema's owner)."""
     record = ExperimentRecord(
-        "churn-v7", "ana", 4, "g6e.12xlarge", "cuda12", "pool", T0, T0 + timedelta(hours=8), "creating", T0
+        "churn-v7",
+        "ana",
+        4,
+        "g6e.12xlarge",
+        "al2023-nvidia-580-k8s1.33-20251020",
+        "pool",
+        T0,
+        T0 + timedelta(hours=8),
+        "creating",
+        T0,
     )
     config = experiment_config(record, ExperimentSettings(platform_stack="prod"))
     spec = parse_environment(config, source="exp-churn-v7")
