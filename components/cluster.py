@@ -23,6 +23,7 @@ from components.addons import CORE_ADDONS, NEEDS_NODES, addon_versions
 from components.network import Network
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.scheduling import LABEL_POOL, LABEL_PURPOSE
+from components.stateful import stateful_options
 from components.tags import Tagging
 from stacks.spec import SystemPoolSpec
 
@@ -166,7 +167,8 @@ class EksCluster(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=args.kms_deletion_window_days,
             tags=tags,
-            opts=child,
+            # Losing this key makes every secret in etcd unreadable: protected like other data.
+            opts=stateful_options(args.long_lived, parent=self),
         )
         aws.kms.Alias(
             f"{prefix}-eks-secrets",
