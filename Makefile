@@ -36,6 +36,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.plan
+	$(BIN)/python -m benchmarks.check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

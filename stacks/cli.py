@@ -19,7 +19,10 @@ from rich.markup import escape
 
 from images.cli import images_app
 from images.errors import ImagesError
+from stacks.check_cli import CHECK_EPILOG
+from stacks.check_cli import check as check_command
 from stacks.errors import EXIT_INTERNAL, MlenvError
+from stacks.exp_cli import exp_app
 from stacks.plan import UNKNOWN, Plan
 
 GENERATED_FILES = {"feature_store_yaml": "feature_store.yaml"}
@@ -47,6 +50,8 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 app.add_typer(images_app, name="images")
+# `mlenv exp` (stacks/exp_cli.py) reports errors itself, with the same USER_ERRORS and exit codes.
+app.add_typer(exp_app, name="exp")
 
 
 @app.callback()
@@ -128,6 +133,10 @@ def write_generated_files(result: Plan, out_dir: Path) -> list[Path]:
             path.write_text(value, encoding="utf-8")
             written.append(path)
     return written
+
+
+# `mlenv check` lives in stacks/check_cli.py; its PolicyRunError hierarchy is MlenvError (USER_ERRORS).
+app.command(name="check", epilog=CHECK_EPILOG)(reports_errors(check_command))
 
 
 def main() -> None:
