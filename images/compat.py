@@ -114,6 +114,21 @@ CUDA_MIN_DRIVER: Final[Mapping[str, str]] = MappingProxyType(
 # : the R580 branch is the last to support Maxwell, Pascal and Volta (CC < 7.5). Only CCs found in EC2.
 LAST_DRIVER_BRANCH_FOR_CC: Final[Mapping[str, int]] = MappingProxyType({"7.0": 580})
 
+# EC2 instance families whose GPUs are joined by NVSwitch. On such a host NVIDIA Fabric Manager must be
+# running before CUDA can use the GPUs at all. Sources: NVIDIA Fabric Manager User Guide ("NVSwitch-based
+# HGX systems"), https://docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide/ ; the EC2 families
+# built on HGX A100/H100/H200/B200/B300 boards, https://aws.amazon.com/ec2/instance-types/p4/ , /p5/ , /p6/
+# (EC2's DescribeInstanceTypes does not report NVSwitch, so this is a table, not generated data).
+NVSWITCH_FAMILIES: Final[frozenset[str]] = frozenset(
+    {"p4d", "p4de", "p5", "p5e", "p5en", "p6-b200", "p6-b300"}
+)
+
+
+def needs_fabric_manager(instance_type: str) -> bool:
+    """Whether an instance type's GPUs sit on NVSwitch, so its image must run NVIDIA Fabric Manager."""
+    return instance_type.split(".", 1)[0] in NVSWITCH_FAMILIES
+
+
 ProblemKind = Literal[
     "unknown-gpu",
     "unknown-cuda",

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 from components.addons import ADDON_VERSIONS
 from images.catalog import Catalog, ImageEntry, load_catalog
-from images.compat import GPU_COMPUTE_CAPABILITY, check_image_for_gpu, min_cuda_for_gpu, suggest_images
+from images.compat import (
+    GPU_COMPUTE_CAPABILITY,
+    check_image_for_gpu,
+    min_cuda_for_gpu,
+    needs_fabric_manager,
+    suggest_images,
+)
 from images.errors import ImagesError
 from images.instance_types import GpuInstanceType, InstanceTypeData, load_instance_types
 from stacks.errors import SpecProblem
@@ -134,12 +140,16 @@ def check_gpu_runs_image(
             pool.image,
             f"pool {pool.name!r}: {_describe(image)} cannot run on {gpu.gpu_model} "
             f"({pool.instance_types[0]}, compute capability {cc} needs CUDA >= "
-            f"{min_cuda_for_gpu(gpu.gpu_model)}): {reasons}; {_suggestion(catalog, spec, gpu, image)}",
+            f"{min_cuda_for_gpu(gpu.gpu_model)}): {reasons}; {_suggestion(catalog, spec, pool, gpu, image)}",
         )
 
 
-def _suggestion(catalog: Catalog, spec: EnvironmentSpec, gpu: GpuInstanceType, image: ImageEntry) -> str:
+def _suggestion(
+    catalog: Catalog, spec: EnvironmentSpec, pool: GpuPoolSpec, gpu: GpuInstanceType, image: ImageEntry
+) -> str:
     fits = suggest_images(catalog, gpu.gpu_model, None, spec.region, architecture=image.architecture)
+    needed = _host_software_needed(pool)
+    fits = [f for f in fits if all(_carries(catalog.image(f), flag) for flag in needed)] or fits
     if spec.cluster is not None:
         fits = [
             f for f in fits if _kubelet_skew_problem(catalog.image(f), spec.cluster.version) is None
@@ -174,6 +184,57 @@ def check_efa_capable(
                 instance_type,
                 f"pool {pool.name!r} asks for EFA but {instance_type} has no EFA; {hint}, or set efa: false",
             )
+
+
+def _host_software_needed(pool: GpuPoolSpec) -> dict[str, str]:
+    """What a pool's hosts need on the image beyond the driver: provenance flag -> why."""
+    needed: dict[str, str] = {}
+    nvswitch = [t for t in pool.instance_types if needs_fabric_manager(t)]
+    if nvswitch:
+        needed["fabric_manager"] = (
+            f"NVIDIA Fabric Manager ({', '.join(nvswitch)} join their GPUs with NVSwitch; without it "
+            "CUDA cannot use them)"
+        )
+    if pool.efa:
+        needed["efa"] = "the EFA host software (the pool sets efa: true)"
+    return needed
+
+
+def _carries(image: ImageEntry, flag: str) -> bool:
+    return image.provenance is not None and getattr(image.provenance, flag) is True
+
+
+def check_host_software(
+    spec: EnvironmentSpec, catalog: Catalog, _data: InstanceTypeData
+) -> Iterator[SpecProblem]:
+    """NVSwitch pools run an image with Fabric Manager and EFA pools one with the EFA host software, as
+    the image's catalog provenance records; an image that does not record it is refused, not assumed."""
+    for i, pool in enumerate(spec.gpu_pools):
+        image, problem = _resolved_image(spec, i, pool, catalog)
+        if image is None or problem is not None:
+            continue
+        needed = _host_software_needed(pool)
+        missing = [flag for flag in needed if not _carries(image, flag)]
+        if not missing:
+            continue
+        fits = [
+            candidate.id
+            for candidate in catalog.images_in_region(spec.region)
+            if all(_carries(candidate, flag) for flag in needed)
+        ]
+        hint = (
+            f"images that carry it in {spec.region}: {', '.join(fits)}"
+            if fits
+            else (
+                "no catalog image carries it; build one with `mlenv images build` (fabric_manager/efa: true)"
+            )
+        )
+        yield SpecProblem(
+            f"gpu_pools[{i}].image",
+            pool.image,
+            f"pool {pool.name!r}: {image.id} does not record "
+            f"{' or '.join(needed[flag] for flag in missing)} in its provenance; {hint}",
+        )
 
 
 def _kubelet_skew_problem(image: ImageEntry, cluster_version: str) -> str | None:
@@ -221,6 +282,7 @@ CHECKS = (
     check_instance_types,
     check_gpu_runs_image,
     check_efa_capable,
+    check_host_software,
     check_kubelet_skew,
     check_cluster_version_pinned,
 )

@@ -20,6 +20,7 @@ from stacks.spec import EnvironmentSpec
 runner = CliRunner()
 CUDA_12_4_IMAGE = "al2023-nvidia-550-k8s1.33-20240601"
 STALE_DRIVER_IMAGE = "al2023-nvidia-535-k8s1.33-20240901"
+BARE_IMAGE = "al2023-nvidia-580-k8s1.33-bare"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,12 @@ def catalog() -> Catalog:
             "kubernetes_version": "1.33",
             "amis": {"us-east-1": "ami-" + "3" * 17, "us-west-2": "ami-" + "5" * 17},
             "containers": ["pytorch-25.01"],
+        },
+        {  # the 580 image, built without Fabric Manager or EFA (as its provenance says)
+            **raw["images"][3],
+            "id": BARE_IMAGE,
+            "amis": {"us-east-1": "ami-" + "6" * 17, "us-west-2": "ami-" + "7" * 17},
+            "provenance": {"source_ami": "ami-" + "8" * 17, "fabric_manager": False},
         },
     ]
     return parse_catalog(yaml.safe_dump(raw), source="test-catalog")
@@ -246,6 +253,33 @@ def test_mlenv_plan_exits_2_for_incompatible_pools(
     assert fragment in result.output
     assert "gpu_pools[0].image" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "extra", "expected"),
+    [
+        ("p5.48xlarge", {}, ["Fabric Manager (p5.48xlarge join their GPUs with NVSwitch"]),
+        ("p4d.24xlarge", {"efa": True}, ["Fabric Manager (p4d.24xlarge", " or the EFA host software"]),
+        ("g6e.12xlarge", {"efa": True}, ["does not record the EFA host software"]),
+        ("g6.xlarge", {}, []),
+    ],
+)
+def test_nvswitch_and_efa_pools_need_the_host_software_on_their_image(
+    catalog: Catalog, instance_type: str, extra: dict[str, Any], expected: list[str]
+) -> None:
+    """The rule reads the image's provenance; the committed 580 image records both and is suggested."""
+    found = messages(spec_with([pool(instance_type, BARE_IMAGE, **extra)]), catalog)
+    if not expected:
+        assert found == []
+        return
+    (message,) = found
+    assert message.startswith("gpu_pools[0].image: ")
+    assert f"pool 'pool': {BARE_IMAGE} does not record" in message
+    for fragment in expected:
+        assert fragment in message
+    assert "al2023-nvidia-580-k8s1.33-20251020" in message.split("images that carry it in us-east-1:")[1]
+    fixed = spec_with([pool(instance_type, "al2023-nvidia-580-k8s1.33-20251020", **extra)])
+    assert messages(fixed, catalog) == []
 
 
 def test_the_default_catalog_is_what_rules_use_by_default() -> None:

@@ -60,7 +60,7 @@ def test_list_table_names_every_image_and_its_source_ami(monkeypatch: pytest.Mon
 
 
 def test_render_writes_the_template_and_only_the_scripts_it_calls(tmp_path: Path) -> None:
-    code, stdout, _ = invoke("render", IMAGE, "--out", str(tmp_path), "--fabric-manager")
+    code, stdout, _ = invoke("render", IMAGE, "--out", str(tmp_path), "--fabric-manager", "--no-efa")
     assert code == 0, stdout
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert MAIN_FILE in written and PLUGINS_FILE in written

@@ -43,8 +43,12 @@ def test_every_catalog_entry_renders_with_its_pins(
     # Every script the template calls is rendered, and no other.
     called = set(re.findall(r'"\$\{path\.root\}/(scripts/[^"]+)"', main))
     assert called == {name for name in files if name.startswith("scripts/")}
-    assert ("scripts/40-fabric-manager.sh" in files) is bool(fabric_manager)
-    assert ("scripts/50-efa.sh" in files) is bool(efa)
+    # A flag left out means "as the entry's provenance records".
+    recorded = entry.provenance
+    assert ("scripts/40-fabric-manager.sh" in files) is bool(
+        recorded.fabric_manager if fabric_manager is None else fabric_manager
+    )
+    assert ("scripts/50-efa.sh" in files) is bool(recorded.efa if efa is None else efa)
     assert 'http_tokens                 = "required"' in main
 
 
