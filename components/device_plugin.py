@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import EksCluster
+from components.pod_security import pod_security_labels
 from components.scheduling import GPU_TAINT_EFFECT, GPU_TAINT_KEY, LABEL_GPU_PRODUCT
 from components.tags import Tagging
 from images.catalog import Catalog, load_catalog
@@ -57,8 +58,7 @@ def namespace_labels(tagging: Tagging) -> dict[str, str]:
     catalog's privileged_reason), confined to this namespace."""
     return {
         **tagging.labels(COMPONENT),
-        "pod-security.kubernetes.io/enforce": "privileged",
-        "pod-security.kubernetes.io/warn": "restricted",
+        **pod_security_labels("privileged", audit=False),
     }
 
 

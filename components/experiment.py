@@ -30,6 +30,7 @@ import pulumi_kubernetes as k8s
 from components.gpu_node_pool import eks_taint_effect, node_group_name, node_labels, nodeadm_user_data
 from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_trust_policy
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
+from components.pod_security import pod_security_labels
 from components.scheduling import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
@@ -221,9 +222,7 @@ class Experiment(pulumi.ComponentResource):
                 name=ns,
                 labels={
                     **self._labels,
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
+                    **pod_security_labels("baseline"),
                 },
                 annotations=args.tagging.annotations() or None,
             ),

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components import serving_specs as specs
 from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_role
+from components.pod_security import pod_security_labels
 from components.tags import Tagging
 from images.catalog import ContainerImage
 from stacks.spec import ServedModelSpec
@@ -141,9 +142,7 @@ class Serving(pulumi.ComponentResource):
                     **self._labels,
                     # The serving images run as root (catalog), which "restricted" rejects; enforce
                     # baseline and have the API server warn and audit against restricted.
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
+                    **pod_security_labels("baseline"),
                 },
                 annotations=args.tagging.annotations(),
             ),
