@@ -20,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.addons import CORE_ADDONS, NEEDS_NODES, addon_versions
+from components.irsa import service_trust_policy
 from components.network import Network
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.scheduling import LABEL_POOL, LABEL_PURPOSE
@@ -88,22 +89,6 @@ def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
             "users": [{"name": name, "user": user}],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
             "current-context": name,
-        }
-    )
-
-
-def eks_trust_policy() -> str:
-    """The EKS service may assume the cluster role (and tag its sessions)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                }
-            ],
         }
     )
 
@@ -178,7 +163,10 @@ class EksCluster(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{prefix}-eks-cluster",
-            assume_role_policy=eks_trust_policy(),
+            # EKS tags its sessions: the role must allow sts:TagSession too.
+            assume_role_policy=service_trust_policy(
+                "eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")
+            ),
             description=f"mlenv {prefix}: EKS control plane",
             tags=tags,
             opts=child,

@@ -17,17 +17,18 @@ from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.network import Network, NetworkArgs
 from components.serving import Serving, serving_outputs
 from components.tags import Tagging
+from stacks.durations import to_iso
 from stacks.spec import EnvironmentSpec
 
 
 def tagging_for(spec: EnvironmentSpec, stack: str) -> Tagging:
-    """The tags every resource of this environment carries."""
+    """The tags every resource of this environment carries (experiments: plus expiry and name)."""
     experiment = spec.experiment
     return Tagging(
         stack=stack,
         owner=spec.owner,
         extra=dict(spec.tags),
-        expires_at=experiment.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ") if experiment else None,
+        expires_at=to_iso(experiment.expires_at) if experiment else None,
         experiment=spec.name if experiment else None,
     )
 

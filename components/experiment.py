@@ -17,7 +17,6 @@ which an experiment stack only sees as outputs.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -27,17 +26,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.gpu_node_pool import eks_taint_effect, node_group_name, node_labels, nodeadm_user_data
-from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_trust_policy
+from components.gpu_node_pool import gpu_taints, node_group_name, node_labels, node_user_data
+from components.irsa import ROLE_ARN_ANNOTATION, OidcProviderRef, ServiceAccountRef, irsa_role
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.pod_security import pod_security_labels
-from components.scheduling import (
-    GPU_RESOURCE,
-    GPU_TAINT_EFFECT,
-    GPU_TAINT_KEY,
-    GPU_TAINT_VALUE,
-    LABEL_POOL,
-)
+from components.scheduling import GPU_RESOURCE, LABEL_POOL
 from components.tags import LABEL_PREFIX, Tagging
 from images.catalog import Catalog, load_catalog
 from images.instance_types import InstanceTypeData, load_instance_types
@@ -70,11 +63,6 @@ def namespace_name(experiment: str) -> str:
 def artifact_prefix(experiment: str) -> str:
     """``experiments/<name>/``: the only key prefix the experiment may touch in the platform buckets."""
     return f"experiments/{experiment}/"
-
-
-def nodes_for(gpus: int, gpus_per_node: int) -> int:
-    """Node count of the pool: enough whole nodes for ``gpus`` GPUs."""
-    return instances_needed(gpus, gpus_per_node)
 
 
 def gpu_quota(gpus: int) -> dict[str, str]:
@@ -242,15 +230,13 @@ class Experiment(pulumi.ComponentResource):
         ns = namespace_name(args.experiment)
         account = ServiceAccountRef(ns, SERVICE_ACCOUNT)
         child = pulumi.ResourceOptions(parent=self)
-        self.role = aws.iam.Role(
+        self.role = irsa_role(
             f"{args.experiment}-workload",
+            oidc_provider=OidcProviderRef(platform.oidc_provider_arn, platform.oidc_provider_url),
+            account=account,
             description=f"mlenv experiment {args.experiment}: {account.subject}",
-            assume_role_policy=pulumi.Output.all(
-                platform.oidc_provider_arn, platform.oidc_provider_url
-            ).apply(lambda v: irsa_trust_policy(v[0], v[1], account)),
-            max_session_duration=3600,
             tags=self._tags,
-            opts=child,
+            parent=self,
         )
         wanted = tuple(args.writable_buckets)
         aws.iam.RolePolicy(
@@ -276,7 +262,7 @@ class Experiment(pulumi.ComponentResource):
         image = catalog.image(args.image)
         self.ami_id = catalog.ami(args.image, args.region)
         gpu = data.gpu_info(args.instance_type)
-        self.nodes = nodes_for(args.gpus, gpu.gpu_count)
+        self.nodes = instances_needed(args.gpus, gpu.gpu_count)  # enough whole nodes for the GPUs
         pool = GpuPoolSpec(
             name=args.experiment,
             purpose="experiment",
@@ -290,21 +276,22 @@ class Experiment(pulumi.ComponentResource):
         )
         # Pods select the experiment's nodes by pool label exp-<name>, unique on the shared cluster.
         labels = {**node_labels(pool, image, gpu), LABEL_POOL: prefix}
-        taint = f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
         tags = {**self._tags, "mlenv:pool": prefix}
         child = pulumi.ResourceOptions(parent=self)
 
         role = node_role(f"{prefix}-node", description=f"mlenv {prefix}: GPU nodes", tags=tags, parent=self)
-        user_data = pulumi.Output.all(
-            platform.cluster_name, platform.cluster_endpoint, platform.cluster_certificate_authority
-        ).apply(lambda v: _base64(nodeadm_user_data(v[0], v[1], v[2], labels, taint)))
         self.launch_template = aws.ec2.LaunchTemplate(
             prefix,
             description=f"mlenv {prefix}: {image.id} ({self.ami_id})",
             image_id=self.ami_id,
             metadata_options=metadata_options(),
             block_device_mappings=[root_volume(args.disk_size_gib)],
-            user_data=user_data,
+            user_data=node_user_data(
+                platform.cluster_name,
+                platform.cluster_endpoint,
+                platform.cluster_certificate_authority,
+                labels,
+            ),
             vpc_security_group_ids=[platform.cluster_security_group_id],
             tag_specifications=instance_tag_specifications(tags),
             update_default_version=True,
@@ -329,11 +316,7 @@ class Experiment(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels=labels,
-            taints=[
-                aws.eks.NodeGroupTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=eks_taint_effect(GPU_TAINT_EFFECT)
-                )
-            ],
+            taints=gpu_taints(),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(role.attachments)),
         )
@@ -359,7 +342,3 @@ class Experiment(pulumi.ComponentResource):
                 lambda buckets: {name: f"s3://{buckets[name]}/{prefix}" for name in wanted if name in buckets}
             ),
         }
-
-
-def _base64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()

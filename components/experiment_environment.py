@@ -14,22 +14,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import kubeconfig
+from components.environment import tagging_for
 from components.experiment import Experiment, ExperimentArgs, PlatformOutputs
-from components.tags import Tagging
-from stacks.durations import to_iso
 from stacks.spec import EnvironmentSpec
-
-
-def experiment_tagging(spec: EnvironmentSpec, stack: str) -> Tagging:
-    """The experiment's tags: the usual four plus ``mlenv:expires-at`` and ``mlenv:experiment``."""
-    assert spec.experiment is not None, "validated: kind experiment has an experiment section"
-    return Tagging(
-        stack=stack,
-        owner=spec.owner,
-        extra=dict(spec.tags),
-        expires_at=to_iso(spec.experiment.expires_at),
-        experiment=spec.name,
-    )
 
 
 class ExperimentEnvironment(pulumi.ComponentResource):
@@ -62,7 +49,7 @@ class ExperimentEnvironment(pulumi.ComponentResource):
             spec.name,
             ExperimentArgs(
                 experiment=spec.name,
-                tagging=experiment_tagging(spec, stack),
+                tagging=tagging_for(spec, stack),
                 region=spec.region,
                 gpus=section.gpus,
                 instance_type=section.instance_type,
@@ -84,5 +71,4 @@ class ExperimentEnvironment(pulumi.ComponentResource):
             "region": self.spec.region,
             "platform_stack": self.spec.experiment.platform_stack,
             **self.experiment.outputs(),
-            "expires_at": to_iso(self.spec.experiment.expires_at),
         }

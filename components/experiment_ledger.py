@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.stateful import stateful_options
+from components.tables import data_table
 from components.tags import Tagging
 from stacks.experiment_ledger import LEDGER_KEY, ledger_table_name
 
@@ -43,18 +43,13 @@ class ExperimentLedger(pulumi.ComponentResource):
         self, name: str, args: ExperimentLedgerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mlenv:experiment:Ledger", name, None, opts)
-        self.table = aws.dynamodb.Table(
+        self.table = data_table(
             name,
-            name=ledger_table_name(args.environment),
-            billing_mode="PAY_PER_REQUEST",
+            table_name=ledger_table_name(args.environment),
             hash_key=LEDGER_KEY,
-            attributes=[aws.dynamodb.TableAttributeArgs(name=LEDGER_KEY, type="S")],
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
-                enabled=True, kms_key_arn=args.kms_key.arn
-            ),
-            deletion_protection_enabled=args.long_lived,
+            kms_key=args.kms_key,
+            long_lived=args.long_lived,
             tags=args.tagging.tags(COMPONENT),
-            opts=stateful_options(args.long_lived, parent=self),
+            parent=self,
         )
         self.register_outputs({"table_name": self.table.name, "table_arn": self.table.arn})

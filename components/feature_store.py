@@ -24,6 +24,7 @@ from components.feature_store_iam import FeatureStoreArns, reader_policy, writer
 from components.irsa import ServiceAccountRef, irsa_role
 from components.random_token import RandomToken
 from components.stateful import settings_options, stateful_options
+from components.tables import data_table
 from components.tags import Tagging
 from stacks.spec import FeatureViewSpec, RedisSpec
 
@@ -176,19 +177,14 @@ class FeatureStore(pulumi.ComponentResource):
         online: pulumi.Output[dict[str, str]]
         if args.online_store == "dynamodb":
             for view in args.feature_views:
-                self.tables[view.name] = aws.dynamodb.Table(
+                self.tables[view.name] = data_table(
                     f"{env}-fs-{view.name}",
-                    name=table_name(env, project, view.name),
-                    billing_mode="PAY_PER_REQUEST",
+                    table_name=table_name(env, project, view.name),
                     hash_key=FEAST_ENTITY_KEY,
-                    attributes=[aws.dynamodb.TableAttributeArgs(name=FEAST_ENTITY_KEY, type="S")],
-                    point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-                    server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
-                        enabled=True, kms_key_arn=args.kms_key.arn
-                    ),
-                    deletion_protection_enabled=args.long_lived,
+                    kms_key=args.kms_key,
+                    long_lived=args.long_lived,
                     tags=tags,
-                    opts=stateful,
+                    parent=self,
                 )
             online = pulumi.Output.from_input(
                 {"type": "dynamodb", "table_name_template": table_name_template(env)}

@@ -48,6 +48,8 @@ EKS_TAINT_EFFECTS = {
     "PreferNoSchedule": "PREFER_NO_SCHEDULE",
 }
 """Kubernetes taint effect -> the EKS API's spelling of it."""
+GPU_TAINT = f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
+"""The GPU taint as the kubelet's ``--register-with-taints`` writes it."""
 
 
 def image_hash(image_id: str, ami_id: str) -> str:
@@ -78,6 +80,15 @@ def efa_interface_count(pool: GpuPoolSpec, data: InstanceTypeData) -> int:
 def eks_taint_effect(kubernetes_effect: str) -> str:
     """``NoSchedule`` -> ``NO_SCHEDULE``."""
     return EKS_TAINT_EFFECTS[kubernetes_effect]
+
+
+def gpu_taints() -> list[aws.eks.NodeGroupTaintArgs]:
+    """The GPU taint as the EKS API takes it: EKS keeps it on the node group's nodes."""
+    return [
+        aws.eks.NodeGroupTaintArgs(
+            key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=eks_taint_effect(GPU_TAINT_EFFECT)
+        )
+    ]
 
 
 def node_labels(pool: GpuPoolSpec, image: ImageEntry, gpu: GpuInstanceType) -> dict[str, str]:
@@ -111,12 +122,10 @@ def network_interfaces(
     ]
 
 
-def nodeadm_user_data(
-    cluster_name: str, endpoint: str, ca_data: str, labels: Mapping[str, str], taint: str
-) -> str:
+def nodeadm_user_data(cluster_name: str, endpoint: str, ca_data: str, labels: Mapping[str, str]) -> str:
     """MIME multipart user data with an AL2023 nodeadm NodeConfig: how a custom-AMI node joins.
 
-    Labels and the taint are registered by the kubelet itself, so no pod can land on a GPU node
+    Labels and the GPU taint are registered by the kubelet itself, so no pod can land on a GPU node
     in the moments before EKS would apply them.
     """
     node_config = {
@@ -133,7 +142,7 @@ def nodeadm_user_data(
                 "config": {"clusterDNS": [CLUSTER_DNS]},
                 "flags": [
                     "--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-                    f"--register-with-taints={taint}",
+                    f"--register-with-taints={GPU_TAINT}",
                 ],
             },
         },
@@ -151,6 +160,18 @@ def nodeadm_user_data(
             f"--{MIME_BOUNDARY}--",
             "",
         ]
+    )
+
+
+def node_user_data(
+    cluster_name: pulumi.Input[str],
+    endpoint: pulumi.Input[str],
+    ca_data: pulumi.Input[str],
+    labels: Mapping[str, str],
+) -> pulumi.Output[str]:
+    """The launch template's user data (base64) for a GPU node of the cluster: labels and GPU taint."""
+    return pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
+        lambda v: base64.b64encode(nodeadm_user_data(v[0], v[1], v[2], labels).encode()).decode()
     )
 
 
@@ -201,7 +222,6 @@ class GpuNodePool(pulumi.ComponentResource):
         self.gpu = pool_gpu(pool.instance_types, data)
         self.node_group_name = node_group_name(args.environment, pool.name, self.image.id, self.ami_id)
         labels = node_labels(pool, self.image, self.gpu)
-        taint = f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
         efa_count = efa_interface_count(pool, data)
 
         role = node_role(f"{prefix}-node", description=f"mlenv {prefix}: GPU nodes", tags=tags, parent=self)
@@ -210,16 +230,15 @@ class GpuNodePool(pulumi.ComponentResource):
         if efa_count:
             self.placement_group = aws.ec2.PlacementGroup(prefix, strategy="cluster", tags=tags, opts=child)
         cluster = args.cluster.cluster
-        user_data = pulumi.Output.all(
-            cluster.name, cluster.endpoint, cluster.certificate_authority.data
-        ).apply(lambda v: nodeadm_user_data(v[0], v[1], v[2], labels, taint))
         self.launch_template = aws.ec2.LaunchTemplate(
             prefix,
             description=f"mlenv {prefix}: {self.image.id} ({self.ami_id})",
             image_id=self.ami_id,
             metadata_options=metadata_options(),
             block_device_mappings=[root_volume(pool.disk_size_gib)],
-            user_data=user_data.apply(_base64),
+            user_data=node_user_data(
+                cluster.name, cluster.endpoint, cluster.certificate_authority.data, labels
+            ),
             network_interfaces=args.cluster.security_group_id.apply(
                 lambda sg: network_interfaces(efa_count, sg)
             )
@@ -255,11 +274,7 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels=labels,
-            taints=[
-                aws.eks.NodeGroupTaintArgs(
-                    key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=eks_taint_effect(GPU_TAINT_EFFECT)
-                )
-            ],
+            taints=gpu_taints(),
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -301,7 +316,3 @@ def image_provenance(image: ImageEntry) -> dict[str, object] | None:
     if image.provenance is None:
         return None
     return image.provenance.model_dump(mode="json", exclude_none=True)
-
-
-def _base64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()

@@ -1,4 +1,4 @@
-"""IAM roles for Kubernetes service accounts (IRSA): trust policies on the cluster's OIDC provider.
+"""IAM trust policies: roles for Kubernetes service accounts (IRSA), and roles AWS services assume.
 
 A pod gets AWS credentials by assuming a role whose trust policy names the cluster's OIDC
 provider and pins both the audience (``sts.amazonaws.com``) and the exact subject
@@ -9,6 +9,7 @@ can assume it. Policies stay in the components that know what the role needs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,14 @@ class ServiceAccountRef:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
 
+@dataclass(frozen=True)
+class OidcProviderRef:
+    """A cluster's IAM OIDC provider known only by its outputs (an experiment reads its platform's)."""
+
+    arn: pulumi.Input[str]
+    url: pulumi.Input[str]
+
+
 def issuer_host(oidc_url: str) -> str:
     """IAM condition keys use the issuer without its scheme: ``oidc.eks.<region>.amazonaws.com/id/X``."""
     return oidc_url.removeprefix("https://").rstrip("/")
@@ -52,10 +61,17 @@ def irsa_trust_policy(provider_arn: str, oidc_url: str, account: ServiceAccountR
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def service_trust_policy(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
+    """The AWS service ``service`` (``ec2.amazonaws.com`` ...) may assume the role."""
+    action: str | list[str] = actions[0] if len(actions) == 1 else list(actions)
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": action}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def irsa_role(
     name: str,
     *,
-    oidc_provider: aws.iam.OpenIdConnectProvider,
+    oidc_provider: aws.iam.OpenIdConnectProvider | OidcProviderRef,
     account: ServiceAccountRef,
     description: str,
     tags: dict[str, str],

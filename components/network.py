@@ -20,6 +20,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.irsa import service_trust_policy
 from components.tags import Tagging
 
 COMPONENT = "network"
@@ -75,22 +76,6 @@ def availability_zones(region: str, count: int) -> tuple[str, ...]:
 def nat_gateway_count(mode: Literal["single", "per_az"], az_count: int) -> int:
     """How many NAT gateways: one, or one per AZ."""
     return az_count if mode == "per_az" else 1
-
-
-def flow_logs_trust_policy() -> str:
-    """The VPC flow logs service may assume the delivery role."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
 
 
 def flow_logs_policy(log_group_arn: str) -> str:
@@ -286,7 +271,7 @@ class Network(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{prefix}-flow-logs",
-            assume_role_policy=flow_logs_trust_policy(),
+            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
             description=f"mlenv {prefix}: deliver VPC flow logs to CloudWatch Logs",
             tags=tags,
             opts=child,

@@ -6,11 +6,12 @@ both use these, so the two kinds of node cannot drift apart on IMDS, disk encryp
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components.irsa import service_trust_policy
 
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
@@ -25,18 +26,6 @@ ROOT_DEVICE = "/dev/xvda"
 
 IMDS_HOP_LIMIT = 1
 """Hop limit 1: pods on the pod network cannot reach the instance metadata (and the node role)."""
-
-
-def ec2_trust_policy() -> str:
-    """EC2 instances may assume the node role."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    )
 
 
 def managed_policy_arn(name: str, partition: str = "aws") -> str:
@@ -60,7 +49,7 @@ def node_role(name: str, *, description: str, tags: dict[str, str], parent: pulu
     """
     role = aws.iam.Role(
         name,
-        assume_role_policy=ec2_trust_policy(),
+        assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
         description=description,
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent),

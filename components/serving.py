@@ -193,18 +193,13 @@ class Serving(pulumi.ComponentResource):
                 parent=self,
             )
             sa_paths = [m.spec.model_path for m in args.models if service_account_of(m.spec) == sa] or paths
-            document = (
-                pulumi.Output.all(args.models_bucket.arn, args.kms_key.arn, region).apply(
-                    lambda v, p=sa_paths: models_read_policy(v[0], v[1], v[2], p)  # type: ignore[misc]
-                )
-                if sa_paths
-                else None
-            )
-            if document is not None:
+            if sa_paths:
                 aws.iam.RolePolicy(
                     f"{args.environment}-{sa}-models",
                     role=role.id,
-                    policy=document,
+                    policy=pulumi.Output.all(args.models_bucket.arn, args.kms_key.arn, region).apply(
+                        lambda v, p=sa_paths: models_read_policy(v[0], v[1], v[2], p)  # type: ignore[misc]
+                    ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             if sa == FEATURES_SERVICE_ACCOUNT and args.feature_read_policy is not None:

@@ -26,7 +26,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 
 from stacks.errors import MlenvError, OfflineEngineError, StackFileError
-from stacks.offline_mocks import MissingStackOutputsError, OfflineMocks
+from stacks.offline_mocks import OfflineMocks
 from stacks.plan import Plan, PlannedInvoke, PlannedResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -273,42 +273,34 @@ def plan_stack(
     *,
     stacks_dir: Path | None = None,
     program_path: Path = PROGRAM,
-    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     _referenced_from: tuple[str, ...] = (),
 ) -> Plan:
     """Plan a stack offline: load its stack file and run the real program over it.
 
-    A StackReference resolves to ``stack_outputs[reference]`` when given, else to the outputs of the
-    referenced stack's own offline plan (``stacks/Pulumi.<stack>.yaml``, planned once per process),
-    so an experiment plans against its platform with no cloud.
+    A StackReference resolves to the outputs of the referenced stack's own offline plan
+    (``stacks/Pulumi.<stack>.yaml``, planned once per process), so an experiment plans against its
+    platform with no cloud. (``run_program`` takes any stack's outputs directly.)
     """
     config, secret_keys = load_stack_config(stack, stacks_dir)
-    region = config.get("aws:region") or _region_from_environment(config) or "us-east-1"
-    known = dict(stack_outputs or {})
+    environment = _raw_environment(config)
+    region = config.get("aws:region") or _region_from_environment(environment) or "us-east-1"
     chain = (*_referenced_from, stack)
-    # Stacks the spec says it reads are planned first, so the program runs once. A reference the
-    # spec does not declare still works: the run stops at it, and runs again once it is planned.
-    for reference in _references_from_environment(config):
-        if reference not in known:
-            known[reference] = referenced_stack_outputs(
-                reference, stacks_dir=stacks_dir, program_path=program_path, chain=chain
-            )
-    while True:
-        try:
-            return run_program(
-                lambda: runpy.run_path(str(program_path), run_name="__main__"),
-                config=config,
-                secret_keys=secret_keys,
-                stack=stack,
-                region=region,
-                stack_outputs=known,
-            )
-        except MissingStackOutputsError as missing:
-            if missing.reference in known:
-                raise
-            known[missing.reference] = referenced_stack_outputs(
-                missing.reference, stacks_dir=stacks_dir, program_path=program_path, chain=chain
-            )
+    # The program cannot plan another stack mid-run (the SDK's settings are process globals), so
+    # the stack the spec reads is planned before the program runs.
+    known = {
+        reference: referenced_stack_outputs(
+            reference, stacks_dir=stacks_dir, program_path=program_path, chain=chain
+        )
+        for reference in _references_from_environment(environment)
+    }
+    return run_program(
+        lambda: runpy.run_path(str(program_path), run_name="__main__"),
+        config=config,
+        secret_keys=secret_keys,
+        stack=stack,
+        region=region,
+        stack_outputs=known,
+    )
 
 
 _REFERENCED_PLANS: dict[tuple[str, str, str, int], Plan] = {}
@@ -342,27 +334,24 @@ def referenced_stack_outputs(
     return cached.outputs
 
 
-def _references_from_environment(config: Mapping[str, str]) -> list[str]:
-    """The platform stack an experiment's spec names (read before validation: a guess, not a check)."""
+def _raw_environment(config: Mapping[str, str]) -> Mapping[str, Any]:
+    """The stack's ``mlenv:environment`` as parsed JSON, before validation (the program validates
+    it): only for the hints below, empty when it is not a JSON object."""
     raw = config.get(f"{PROJECT}:environment")
     try:
         value = json.loads(raw) if raw is not None else None
     except json.JSONDecodeError:
-        return []
-    section = (
-        value.get("experiment") if isinstance(value, dict) and value.get("kind") == "experiment" else None
-    )
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _references_from_environment(environment: Mapping[str, Any]) -> list[str]:
+    """The platform stack an experiment's spec names (a guess, not a check)."""
+    section = environment.get("experiment") if environment.get("kind") == "experiment" else None
     reference = section.get("platform_stack") if isinstance(section, dict) else None
     return [reference] if isinstance(reference, str) and reference else []
 
 
-def _region_from_environment(config: Mapping[str, str]) -> str | None:
-    raw = config.get(f"{PROJECT}:environment")
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    region = value.get("region") if isinstance(value, dict) else None
+def _region_from_environment(environment: Mapping[str, Any]) -> str | None:
+    region = environment.get("region")
     return region if isinstance(region, str) else None

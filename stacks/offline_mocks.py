@@ -222,20 +222,6 @@ INVOKES: dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]] = {
 }
 
 
-class MissingStackOutputsError(OfflineEngineError):
-    """The program read a stack (StackReference) whose offline outputs were not supplied.
-
-    ``stacks.offline.plan_stack`` catches it, plans the referenced stack, and runs the program again.
-    """
-
-    def __init__(self, reference: str, available: list[str]) -> None:
-        self.reference = reference
-        super().__init__(
-            f"the program references stack {reference!r}, whose offline outputs are not available "
-            f"(available: {', '.join(available) or 'none'})"
-        )
-
-
 class OfflineMocks(Mocks):
     """Deterministic ids and computed attributes for every resource; table-driven invokes."""
 
@@ -262,7 +248,11 @@ class OfflineMocks(Mocks):
         ref = str(args.inputs.get("name", args.name))
         outputs = self.stack_outputs.get(ref)
         if outputs is None:
-            raise MissingStackOutputsError(ref, sorted(self.stack_outputs))
+            known = ", ".join(sorted(self.stack_outputs)) or "none"
+            raise OfflineEngineError(
+                f"the program references stack {ref!r}, whose offline outputs are not available "
+                f"(available: {known})"
+            )
         # A plan keeps secret outputs wrapped; a StackReference hands them out plain and names them.
         secret_names = sorted(key for key, value in outputs.items() if is_secret(value))
         plain = {key: unwrap_secrets(value) for key, value in outputs.items()}

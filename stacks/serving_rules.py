@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from components.serving_specs import runtime_of
 from images.catalog import Catalog, ContainerImage, load_catalog
 from images.compat import driver_supports_cuda, min_driver_for_cuda
 from images.errors import CatalogError
@@ -21,9 +22,6 @@ from stacks.errors import SpecProblem
 
 if TYPE_CHECKING:
     from stacks.spec import EnvironmentSpec, GpuPoolSpec, ServedModelSpec
-
-SERVING_RUNTIMES = ("tritonserver", "vllm")
-"""Repository names the serving component knows how to run (components/serving_specs.runtime_of)."""
 
 
 def smallest_node(pool: GpuPoolSpec) -> GpuInstanceType | None:
@@ -51,8 +49,9 @@ def _container(catalog: Catalog, base: str, model: ServedModelSpec) -> Iterator[
             "pick a catalog container with purpose: serving (Triton or vLLM)",
         )
         return
-    name = container.repository.rsplit("/", 1)[-1]
-    if not name.startswith(SERVING_RUNTIMES):
+    try:
+        runtime_of(container)  # what the serving component will ask
+    except ValueError:
         yield SpecProblem(
             f"{base}.container",
             model.container,

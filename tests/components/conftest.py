@@ -23,6 +23,13 @@ def prod_plan() -> Plan:
     return plan_stack("prod")
 
 
+@pytest.fixture(params=["dev", "prod"])
+def plan(request: pytest.FixtureRequest) -> Plan:
+    """Each platform stack's plan in turn. Modules about one stack define their own ``plan``."""
+    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
+    return fixture
+
+
 ProgramRunner = Callable[[Callable[[], Any]], Plan]
 
 

@@ -50,12 +50,6 @@ def log_bucket(plan: Plan) -> PlannedResource:
     return bucket
 
 
-@pytest.fixture(params=["dev", "prod"])
-def plan(request: pytest.FixtureRequest) -> Plan:
-    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
-    return fixture
-
-
 def test_one_bucket_per_spec_entry_plus_the_log_bucket(dev_plan: Plan, prod_plan: Plan) -> None:
     assert sorted(b.name for b in artifact_buckets(dev_plan)) == ["dev-datasets", "dev-models"]
     assert sorted(b.name for b in artifact_buckets(prod_plan)) == [

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from stacks.plan import Plan
 from tests.components.compute_helpers import only, spec_of
 from tests.oracles.botocore_models import assert_all_allowed, assert_allowed
 
 CLUSTER = "aws:eks/cluster:Cluster"
-
-
-@pytest.fixture(params=["dev", "prod"])
-def plan(request: pytest.FixtureRequest) -> Plan:
-    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
-    return fixture
 
 
 def test_cluster_version_logs_and_private_endpoint(plan: Plan) -> None:

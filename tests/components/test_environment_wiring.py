@@ -40,12 +40,6 @@ STACK_FILE_COUNTS = {"dev": (1, 1), "prod": (2, 2)}
 runner = CliRunner()
 
 
-@pytest.fixture(params=["dev", "prod"])
-def plan(request: pytest.FixtureRequest) -> Plan:
-    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
-    return fixture
-
-
 def component(plan: Plan, type_: str) -> PlannedResource:
     (found,) = plan.of_type(type_)
     return found

@@ -26,12 +26,6 @@ from tests.oracles.botocore_models import assert_all_allowed, assert_allowed
 from tests.oracles.kubernetes import validate
 
 
-@pytest.fixture(params=["dev", "prod"])
-def plan(request: pytest.FixtureRequest) -> Plan:
-    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
-    return fixture
-
-
 def test_one_pool_per_spec_entry(dev_plan: Plan, prod_plan: Plan) -> None:
     assert sorted(gpu_pools(dev_plan)) == sorted(p.name for p in spec_of(dev_plan).gpu_pools) == ["gpu"]
     assert sorted(gpu_pools(prod_plan)) == ["serving", "training"]

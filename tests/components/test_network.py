@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-import pytest
-
 from components.network import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG
 from stacks.plan import Plan
 from tests.components.compute_helpers import only, spec_of
 from tests.oracles.botocore_models import assert_allowed
 
 SUBNET = "aws:ec2/subnet:Subnet"
-
-
-@pytest.fixture(params=["dev", "prod"])
-def plan(request: pytest.FixtureRequest) -> Plan:
-    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
-    return fixture
 
 
 def test_vpc_has_the_stack_file_cidr_and_dns(plan: Plan) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from components.gpu_node_pool import image_provenance
 from components.scheduling import LABEL_CUDA, LABEL_DRIVER, LABEL_IMAGE
 from images.build_spec import load_build_spec
@@ -18,12 +16,6 @@ from stacks.plan import Plan
 from tests.components.compute_helpers import LAUNCH_TEMPLATE, NODE_GROUP, gpu_pools, pool_resource
 
 FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures"
-
-
-@pytest.fixture(params=["dev", "prod"])
-def plan(request: pytest.FixtureRequest) -> Plan:
-    fixture: Plan = request.getfixturevalue(f"{request.param}_plan")
-    return fixture
 
 
 def test_pool_outputs_match_what_each_pool_registered(plan: Plan) -> None:
