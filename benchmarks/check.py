@@ -48,11 +48,11 @@ from pulumi_policy.policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policies.analyzer_requests import build_requests
-from policies.policy_config import reconcile, to_proto
-from policies.runner import PACK_DIR, RunTimings, auto_jobs, check_plan, pack_session
-from stacks.offline import plan_stack
-from stacks.plan import Plan, PlannedResource
+from stacks.check.config import reconcile, to_proto
+from stacks.check.requests import build_requests
+from stacks.check.runner import PACK_DIR, RunTimings, auto_jobs, check_plan, pack_session
+from stacks.offline.engine import plan_stack
+from stacks.offline.plan import Plan, PlannedResource
 
 TARGET_BEYOND_PLAN_S = 5.0
 TARGET_OVERHEAD = 0.20

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
-from stacks.offline import plan_stack, run_isolated
+from stacks.offline.engine import plan_stack, run_isolated
 
 TARGET_WALL_S = 5.0
 TARGET_RATIO = 1.3

@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from components.stateful import settings_options, stateful_options
 from components.tags import Tagging
-from stacks.spec import BucketSpec
+from stacks.spec.model import BucketSpec
 
 COMPONENT = "artifacts"
 LOG_BUCKET = "access-logs"

@@ -26,7 +26,7 @@ from components.nodes import instance_tag_specifications, metadata_options, node
 from components.scheduling import LABEL_POOL, LABEL_PURPOSE
 from components.stateful import stateful_options
 from components.tags import Tagging
-from stacks.spec import SystemPoolSpec
+from stacks.spec.model import SystemPoolSpec
 
 COMPONENT = "cluster"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")

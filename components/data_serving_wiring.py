@@ -19,7 +19,7 @@ from components.network import Network
 from components.serving import ServedModel, ServingArgs
 from components.tags import Tagging
 from images.catalog import Catalog, load_catalog
-from stacks.spec import EnvironmentSpec, ServingSpec
+from stacks.spec.model import EnvironmentSpec, ServingSpec
 
 DATASETS_BUCKET = "datasets"
 MODELS_BUCKET = "models"

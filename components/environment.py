@@ -11,14 +11,14 @@ from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import EksCluster, EksClusterArgs
 from components.data_serving_wiring import feature_store_args, pools_to_wait_for, serving_args
 from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
-from components.experiment_ledger import ExperimentLedger, ExperimentLedgerArgs
 from components.feature_store import FeatureStore, feature_store_outputs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.ledger_table import ExperimentLedger, ExperimentLedgerArgs
 from components.network import Network, NetworkArgs
 from components.serving import Serving, serving_outputs
 from components.tags import Tagging
-from stacks.durations import to_iso
-from stacks.spec import EnvironmentSpec
+from stacks.experiments.durations import to_iso
+from stacks.spec.model import EnvironmentSpec
 
 
 def tagging_for(spec: EnvironmentSpec, stack: str) -> Tagging:

@@ -34,8 +34,8 @@ from components.scheduling import GPU_RESOURCE, LABEL_POOL
 from components.tags import LABEL_PREFIX, Tagging
 from images.catalog import Catalog, load_catalog
 from images.instance_types import InstanceTypeData, load_instance_types
-from stacks.pricing import instances_needed
-from stacks.spec import GpuPoolSpec
+from stacks.experiments.pricing import instances_needed
+from stacks.spec.model import GpuPoolSpec
 
 COMPONENT = "experiment"
 SERVICE_ACCOUNT = "experiment"

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from components.cluster import kubeconfig
 from components.environment import tagging_for
 from components.experiment import Experiment, ExperimentArgs, PlatformOutputs
-from stacks.spec import EnvironmentSpec
+from stacks.spec.model import EnvironmentSpec
 
 
 class ExperimentEnvironment(pulumi.ComponentResource):

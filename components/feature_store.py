@@ -26,7 +26,7 @@ from components.random_token import RandomToken
 from components.stateful import settings_options, stateful_options
 from components.tables import data_table
 from components.tags import Tagging
-from stacks.spec import FeatureViewSpec, RedisSpec
+from stacks.spec.model import FeatureViewSpec, RedisSpec
 
 COMPONENT = "feature-store"
 TEMPLATES = Path(__file__).parent / "templates"

@@ -24,7 +24,7 @@ from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_role
 from components.pod_security import pod_security_labels
 from components.tags import Tagging
 from images.catalog import ContainerImage
-from stacks.spec import ServedModelSpec
+from stacks.spec.model import ServedModelSpec
 
 COMPONENT = "serving"
 SERVICE_ACCOUNT = "model-server"

@@ -19,7 +19,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyConfigSchema
 from components.addons import ADDON_VERSIONS
 from images.catalog import load_catalog
 from policies import resource_types as T
-from stacks.experiment_settings import ExperimentSettings
+from stacks.experiments.settings import ExperimentSettings
 
 
 def _registry(repository: str) -> str:
@@ -61,7 +61,7 @@ PROPERTIES: Mapping[str, Mapping[str, Any]] = {
         "exclusiveMinimum": 0,
         "default": _EXPERIMENTS.max_ttl.total_seconds() / 3600,
         "description": "Longest time from now an experiment's expires-at may be "
-        "(stacks.experiment_settings).",
+        "(stacks.experiments.settings).",
     },
     "max_gpus_per_experiment": {
         "type": "integer",

@@ -1,6 +1,6 @@
 """Which kind of stack a resource is in: experiment or platform.
 
-An experiment stack is one named ``exp-<name>`` (``stacks.experiment_settings.STACK_PREFIX``: how
+An experiment stack is one named ``exp-<name>`` (``stacks.experiments.settings.STACK_PREFIX``: how
 `mlenv exp up` names them), or whose resources carry the experiment marker that only an
 experiment spec produces: the ``mlenv:experiment`` tag (AWS) or ``mlenv.io/experiment`` label
 (Kubernetes), set by ``components.tags.Tagging`` from a spec of kind experiment (a stack file cannot
@@ -16,7 +16,7 @@ from pulumi_policy import PolicyResource
 
 from components.tags import LABEL_PREFIX, TAG_EXPERIMENT
 from policies.properties import get, stack_of, tags_of
-from stacks.experiment_settings import STACK_PREFIX
+from stacks.experiments.settings import STACK_PREFIX
 
 EXPERIMENT_LABEL = f"{LABEL_PREFIX}experiment"
 

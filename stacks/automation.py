@@ -20,7 +20,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from stacks.experiment_errors import PulumiNotInstalledError, StackOperationError
+from stacks.experiments.errors import PulumiNotInstalledError, StackOperationError
 
 OutputCallback = Callable[[str], None]
 T = TypeVar("T")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from stacks.plan import Plan, PlannedResource
-from stacks.spec import EnvironmentSpec
+from stacks.offline.plan import Plan, PlannedResource
+from stacks.spec.model import EnvironmentSpec
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from stacks.offline import plan_stack, run_program
-from stacks.plan import Plan
+from stacks.offline.engine import plan_stack, run_program
+from stacks.offline.plan import Plan
 
 
 @pytest.fixture(scope="session")

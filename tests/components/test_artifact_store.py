@@ -10,8 +10,8 @@ import pytest
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.tags import REQUIRED_TAGS, TAG_COMPONENT, TAG_MANAGED_BY, TAG_OWNER, TAG_STACK, Tagging
-from stacks.plan import Plan, PlannedResource
-from stacks.spec import BucketSpec, ObjectLockSpec
+from stacks.offline.plan import Plan, PlannedResource
+from stacks.spec.model import BucketSpec, ObjectLockSpec
 from tests.oracles.botocore_models import assert_allowed, member_enum
 from tests.oracles.pulumi_schema import aws_takes_tags
 

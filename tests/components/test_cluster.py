@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stacks.plan import Plan
+from stacks.offline.plan import Plan
 from tests.components.compute_helpers import only, spec_of
 from tests.oracles.botocore_models import assert_all_allowed, assert_allowed
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import stacks.offline
+import stacks.offline.engine
 from images.instance_types import gpu_info
-from stacks.cli import app, write_generated_files
-from stacks.offline import plan_stack
-from stacks.plan import Plan, PlannedResource, is_secret, unwrap_secrets
+from stacks.cli.app import app, write_generated_files
+from stacks.offline.engine import plan_stack
+from stacks.offline.plan import Plan, PlannedResource, is_secret, unwrap_secrets
 from tests.components.compute_helpers import NODE_GROUP, gpu_pools, pool_resource, spec_of
 from tests.oracles.botocore_models import assert_allowed
 from tests.oracles.kubernetes import validate
@@ -278,7 +278,7 @@ def test_mlenv_plan_prod_out_dir_writes_the_feature_store_yaml(prod_plan: Plan, 
 def test_a_redis_online_store_lives_in_the_private_subnets_and_keeps_its_yaml_secret(
     tmp_path: Path,
 ) -> None:
-    source = (stacks.offline.STACKS_DIR / "Pulumi.prod.yaml").read_text(encoding="utf-8")
+    source = (stacks.offline.engine.STACKS_DIR / "Pulumi.prod.yaml").read_text(encoding="utf-8")
     document = yaml.safe_load(source)
     document["config"]["mlenv:environment"]["feature_store"]["online_store"] = "redis"
     (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")

@@ -22,12 +22,12 @@ from moto.ec2.models.instance_types import INSTANCE_TYPES
 
 from components.tags import REQUIRED_TAGS, TAG_EXPERIMENT, TAG_EXPIRES_AT
 from images.catalog import load_catalog
-from policies.runner import check_plan
+from stacks.check.runner import check_plan
 from stacks.errors import StackFileError
-from stacks.experiment_ledger import LEDGER_KEY
-from stacks.experiment_settings import platform_defaults
-from stacks.offline import PROGRAM, STACKS_DIR, load_stack_config, plan_stack, run_program
-from stacks.plan import Plan, PlannedResource
+from stacks.experiments.ledger import LEDGER_KEY
+from stacks.experiments.settings import platform_defaults
+from stacks.offline.engine import PROGRAM, STACKS_DIR, load_stack_config, plan_stack, run_program
+from stacks.offline.plan import Plan, PlannedResource
 from tests.components.compute_helpers import only
 from tests.oracles.botocore_models import assert_allowed
 from tests.oracles.kubernetes import validate

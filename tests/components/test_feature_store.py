@@ -12,8 +12,8 @@ import yaml
 
 from components.feature_store import FeatureStore, FeatureStoreArgs, RedisNetwork, table_name
 from components.tags import Tagging
-from stacks.plan import Plan, PlannedResource, is_secret
-from stacks.spec import FeatureViewSpec
+from stacks.offline.plan import Plan, PlannedResource, is_secret
+from stacks.spec.model import FeatureViewSpec
 from tests.components.conftest import ProgramRunner
 from tests.oracles.botocore_models import assert_allowed, member_enum
 
@@ -55,7 +55,7 @@ def program(online: str = "dynamodb", long_lived: bool = True) -> Any:
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    from stacks.offline import run_program
+    from stacks.offline.engine import run_program
 
     return run_program(program(), config={}, secret_keys=[], stack="test", region="us-east-1")
 

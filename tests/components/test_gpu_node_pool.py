@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import stacks.offline
+import stacks.offline.engine
 from components.scheduling import GPU_TAINT_KEY, LABEL_GPU_PRODUCT, LABEL_IMAGE, LABEL_POOL
 from images.catalog import load_catalog
 from images.instance_types import load_instance_types
-from stacks.offline import plan_stack
-from stacks.plan import Plan
+from stacks.offline.engine import plan_stack
+from stacks.offline.plan import Plan
 from tests.components.compute_helpers import (
     LAUNCH_TEMPLATE,
     NODE_GROUP,
@@ -161,7 +161,7 @@ def prod_with_new_serving_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     """Prod with the serving pool moved to another catalog image (with a us-west-2 AMI)."""
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
-    source = stacks.offline.STACKS_DIR / "Pulumi.prod.yaml"
+    source = stacks.offline.engine.STACKS_DIR / "Pulumi.prod.yaml"
     shutil.copy(source, stacks_dir)
     text = source.read_text()
     marker = "      - name: serving\n"

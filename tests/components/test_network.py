@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from components.network import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG
-from stacks.plan import Plan
+from stacks.offline.plan import Plan
 from tests.components.compute_helpers import only, spec_of
 from tests.oracles.botocore_models import assert_allowed
 

@@ -12,7 +12,7 @@ from images.build_spec import load_build_spec
 from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
 from images.catalog_update import add_image_entry, entry_from_build
 from images.packer_manifest import load_manifest
-from stacks.plan import Plan
+from stacks.offline.plan import Plan
 from tests.components.compute_helpers import LAUNCH_TEMPLATE, NODE_GROUP, gpu_pools, pool_resource
 
 FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures"

@@ -13,9 +13,9 @@ from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY,
 from components.serving import ServedModel, Serving, ServingArgs
 from components.tags import Tagging
 from images.catalog import load_catalog
-from stacks.offline import run_program
-from stacks.plan import Plan
-from stacks.spec import ServedModelSpec
+from stacks.offline.engine import run_program
+from stacks.offline.plan import Plan
+from stacks.spec.model import ServedModelSpec
 from tests.oracles.kubernetes import validate
 
 TRITON, VLLM = "tritonserver-25.08", "vllm-openai-v0.10.1.1"

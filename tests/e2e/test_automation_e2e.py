@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from stacks.automation import PulumiAutomationBackend
-from stacks.experiment_ledger import CREATING, ExperimentRecord
-from stacks.experiment_settings import ExperimentSettings, experiment_config, stack_name_for
+from stacks.experiments.ledger import CREATING, ExperimentRecord
+from stacks.experiments.settings import ExperimentSettings, experiment_config, stack_name_for
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from stacks.experiment_ledger import Ledger, create_ledger_table
+from stacks.experiments.ledger import Ledger, create_ledger_table
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

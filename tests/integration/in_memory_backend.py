@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacks.automation import OutputCallback
-from stacks.experiment_errors import StackOperationError
+from stacks.experiments.errors import StackOperationError
 
 
 class SimulatedCrash(BaseException):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stacks.cli import app
-from stacks.plan import Plan
+from stacks.cli.app import app
+from stacks.offline.plan import Plan
 from tests.policies.runner_fixtures import FIXTURE_PACK, plan_of, small_program
 
 runner = CliRunner()

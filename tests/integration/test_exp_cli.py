@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from stacks.cli import app
-from stacks.exp_cli import ExpRuntime
-from stacks.experiment_ledger import Ledger
+from stacks.cli.app import app
+from stacks.cli.exp import ExpRuntime
+from stacks.experiments.ledger import Ledger
 from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger
 from tests.integration.in_memory_backend import InMemoryStackBackend
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stacks.durations import to_iso
-from stacks.experiment_gc import BUSY, DESTROYED, GAVE_UP, REFUSED, GarbageCollector
-from stacks.experiment_ledger import (
+from stacks.experiments.durations import to_iso
+from stacks.experiments.gc import BUSY, DESTROYED, GAVE_UP, REFUSED, GarbageCollector
+from stacks.experiments.ledger import (
     DESTROYING,
     FAILED_DESTROYING,
     IN_PROGRESS,
@@ -20,7 +20,7 @@ from stacks.experiment_ledger import (
     ExperimentRecord,
     Ledger,
 )
-from stacks.experiment_settings import ExperimentSettings, experiment_config, stack_name_for
+from stacks.experiments.settings import ExperimentSettings, experiment_config, stack_name_for
 from tests.integration.experiment_fixtures import T0, FakeClock, dynamodb, ledger, new_ledger
 from tests.integration.in_memory_backend import InMemoryStackBackend, SimulatedCrash
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.experiment_errors import (
+from stacks.experiments.errors import (
     ExperimentBusyError,
     ExperimentError,
     ExperimentExistsError,
@@ -16,10 +16,10 @@ from stacks.experiment_errors import (
     TtlTooLongError,
     UnknownExperimentError,
 )
-from stacks.experiment_ledger import FAILED_CREATING, FAILED_DESTROYING, RUNNING, Ledger
-from stacks.experiment_settings import ExperimentSettings
-from stacks.experiments import Experiments
-from stacks.offline import plan_stack
+from stacks.experiments.ledger import FAILED_CREATING, FAILED_DESTROYING, RUNNING, Ledger
+from stacks.experiments.lifecycle import Experiments
+from stacks.experiments.settings import ExperimentSettings
+from stacks.offline.engine import plan_stack
 from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger, new_ledger
 from tests.integration.in_memory_backend import InMemoryStackBackend, SimulatedCrash
 

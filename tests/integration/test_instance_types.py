@@ -11,13 +11,13 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from images.cli import images_app
 from images.instance_types import (
     DEFAULT_INSTANCE_TYPES_PATH,
     load_instance_types,
     refresh_command,
     refresh_instance_types,
 )
+from stacks.cli.images import images_app
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 
 from components.tags import Tagging
-from stacks.experiment_gc import GarbageCollector
-from stacks.experiment_ledger import ExperimentRecord, Ledger
-from stacks.experiment_settings import ExperimentSettings, experiment_config
-from stacks.orphans import TagSweeper
+from stacks.experiments.gc import GarbageCollector
+from stacks.experiments.ledger import ExperimentRecord, Ledger
+from stacks.experiments.orphans import TagSweeper
+from stacks.experiments.settings import ExperimentSettings, experiment_config
 from tests.integration.experiment_fixtures import T0, FakeClock, dynamodb, ledger
 from tests.integration.in_memory_backend import InMemoryStackBackend
 

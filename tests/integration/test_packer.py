@@ -23,7 +23,7 @@ from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
 from images.errors import PackerError
 from images.packer import Packer
 from images.render import PLUGINS_FILE, render_template
-from stacks.cli import app
+from stacks.cli.app import app
 
 pytestmark = pytest.mark.integration
 needs_packer = pytest.mark.skipif(

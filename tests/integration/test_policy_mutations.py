@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from policies.findings import CheckReport, Status
-from policies.runner import PackSession, pack_session
-from stacks.cli import app
-from stacks.offline import plan_stack
-from stacks.plan import Plan, PlannedResource
+from stacks.check.findings import CheckReport, Status
+from stacks.check.runner import PackSession, pack_session
+from stacks.cli.app import app
+from stacks.offline.engine import plan_stack
+from stacks.offline.plan import Plan, PlannedResource
 
 BUCKET = "aws:s3/bucket:Bucket"
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"

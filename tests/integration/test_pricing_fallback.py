@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 
-from stacks.pricing import load_price_table, refresh_price_table
+from stacks.experiments.pricing import load_price_table, refresh_price_table
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.offline import STACKS_DIR, plan_stack
-from stacks.plan import Plan
+from stacks.offline.engine import STACKS_DIR, plan_stack
+from stacks.offline.plan import Plan
 
 
 def _variant(tmp: Path, stack: str, edit: dict[str, object]) -> Plan:

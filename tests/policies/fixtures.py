@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stacks.plan import UNKNOWN, PlannedResource
+from stacks.offline.plan import UNKNOWN, PlannedResource
 
 DELETE = object()
 """Remove the property (the 'attribute missing' fixtures)."""

@@ -28,7 +28,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from stacks.plan import PlannedResource
+from stacks.offline.plan import PlannedResource
 
 Outcome = Literal["pass", "violation", "not-applicable", "unknown"]
 

@@ -10,9 +10,9 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from policies.findings import CheckReport, Finding, Status
-from stacks.offline import run_program
-from stacks.plan import Plan, PlannedResource
+from stacks.check.findings import CheckReport, Finding, Status
+from stacks.offline.engine import run_program
+from stacks.offline.plan import Plan, PlannedResource
 
 FIXTURE_PACK = Path(__file__).resolve().parent / "fixture_pack"
 STACK = "runner"

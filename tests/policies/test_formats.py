@@ -10,13 +10,13 @@ import jsonschema
 import junitparser
 import pytest
 
-from policies.findings import WAIVER_POLICY, CheckReport, Status
-from policies.policy_config import PolicyConfigEntry
-from policies.report_formats import Format, render
-from policies.report_formats.sarif import to_sarif
-from policies.runner import check_plan
-from stacks.offline import REPO_ROOT, plan_stack
-from stacks.plan import UNKNOWN
+from stacks.check.config import PolicyConfigEntry
+from stacks.check.findings import WAIVER_POLICY, CheckReport, Status
+from stacks.check.formats import Format, render
+from stacks.check.formats.sarif import to_sarif
+from stacks.check.runner import check_plan
+from stacks.offline.engine import REPO_ROOT, plan_stack
+from stacks.offline.plan import UNKNOWN
 from tests.policies.runner_fixtures import FIXTURE_PACK, plan_of, replace_inputs, small_program
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"

@@ -19,8 +19,8 @@ from policies import config
 from policies.__main__ import POLICIES, RULES
 from policies.policy_types import ResourcePolicy, StackPolicy
 from policies.taggable import aws_taggable, generated_for
-from stacks.experiment_settings import ExperimentSettings
-from stacks.plan import Plan
+from stacks.experiments.settings import ExperimentSettings
+from stacks.offline.plan import Plan
 from tests.oracles.botocore_models import shape
 from tests.oracles.pulumi_schema import aws_takes_tags
 from tests.policies.cases import CASES

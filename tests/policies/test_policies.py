@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policies.__main__ import POLICIES
-from stacks.plan import Plan
+from stacks.offline.plan import Plan
 from tests.policies.cases import CASES
 from tests.policies.fixtures import Case, apply
 from tests.policies.harness import run

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from policies.findings import WAIVER_POLICY, Status
-from policies.pack_process import EngineServer, PackProcess, pack_command
-from policies.policy_config import PolicyConfigEntry
-from policies.runner import check_plan, pack_session
-from policies.runner_errors import PackProtocolError, PackStartError, PolicyConfigError
-from stacks.plan import SECRET_SIG, SIG_KEY, UNKNOWN, Plan
+from stacks.check.config import PolicyConfigEntry
+from stacks.check.errors import PackProtocolError, PackStartError, PolicyConfigError
+from stacks.check.findings import WAIVER_POLICY, Status
+from stacks.check.pack_process import EngineServer, PackProcess, pack_command
+from stacks.check.runner import check_plan, pack_session
+from stacks.offline.plan import SECRET_SIG, SIG_KEY, UNKNOWN, Plan
 from tests.policies.runner_fixtures import (
     FIXTURE_PACK,
     STACK,

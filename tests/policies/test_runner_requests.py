@@ -6,14 +6,14 @@ from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy.deserialize import deserialize_properties
 
-from policies.analyzer_requests import (
+from stacks.check.config import PolicyConfigEntry, parse_policy_config, reconcile
+from stacks.check.requests import (
     OUTPUT_VALUE_SIG,
     RESOURCE_REF_SIG,
     build_requests,
     engine_properties,
 )
-from policies.policy_config import PolicyConfigEntry, parse_policy_config, reconcile
-from stacks.plan import SECRET_SIG, SIG_KEY, UNKNOWN, Plan
+from stacks.offline.plan import SECRET_SIG, SIG_KEY, UNKNOWN, Plan
 from tests.policies.runner_fixtures import small_plan
 
 __all__ = ["small_plan"]

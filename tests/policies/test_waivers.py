@@ -10,7 +10,7 @@ import yaml
 
 from policies.__main__ import POLICIES
 from policies.waiver_file import WAIVERS_ENV, load_waivers, parse_waivers
-from stacks.plan import Plan, PlannedResource
+from stacks.offline.plan import Plan, PlannedResource
 from tests.policies.fixtures import apply, drop, setv
 from tests.policies.harness import run
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import stacks.offline
-from stacks.cli import app
-from stacks.plan import Plan
+import stacks.offline.engine
+from stacks.cli.app import app
+from stacks.offline.plan import Plan
 
 runner = CliRunner()
 
@@ -48,14 +48,14 @@ def broken_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the stacks folder with an invalid dev stack file, used by the real CLI."""
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
-    text = (stacks.offline.STACKS_DIR / "Pulumi.dev.yaml").read_text()
+    text = (stacks.offline.engine.STACKS_DIR / "Pulumi.dev.yaml").read_text()
     broken = text.replace("nat_gateways: single", "nat_gateways: sometimes").replace(
         "kind: platform", "kind: platform\n    colour: blue"
     )
     assert broken != text
     (stacks_dir / "Pulumi.dev.yaml").write_text(broken)
-    shutil.copy(stacks.offline.STACKS_DIR / "Pulumi.prod.yaml", stacks_dir)
-    monkeypatch.setattr(stacks.offline, "STACKS_DIR", stacks_dir)
+    shutil.copy(stacks.offline.engine.STACKS_DIR / "Pulumi.prod.yaml", stacks_dir)
+    monkeypatch.setattr(stacks.offline.engine, "STACKS_DIR", stacks_dir)
     return stacks_dir
 
 

@@ -10,12 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import stacks.compute_rules
-import stacks.offline
+import stacks.offline.engine
+import stacks.spec.compute_rules
 from images.catalog import DEFAULT_CATALOG_PATH, Catalog, load_catalog, parse_catalog
-from stacks.cli import app
-from stacks.compute_rules import check_compute
-from stacks.spec import EnvironmentSpec
+from stacks.cli.app import app
+from stacks.spec.compute_rules import check_compute
+from stacks.spec.model import EnvironmentSpec
 
 runner = CliRunner()
 CUDA_12_4_IMAGE = "al2023-nvidia-550-k8s1.33-20240601"
@@ -220,11 +220,11 @@ def stack_with_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: Catalog
 ) -> Callable[[str, str], Path]:
     """Write a dev stack whose GPU pool uses the given instance type and image; plan it via the CLI."""
-    monkeypatch.setattr(stacks.compute_rules, "default_catalog", lambda: catalog)
+    monkeypatch.setattr(stacks.spec.compute_rules, "default_catalog", lambda: catalog)
+    source = (stacks.offline.engine.STACKS_DIR / "Pulumi.dev.yaml").read_text()
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
-    monkeypatch.setattr(stacks.offline, "STACKS_DIR", stacks_dir)
-    source = (Path(stacks.offline.__file__).parent / "Pulumi.dev.yaml").read_text()
+    monkeypatch.setattr(stacks.offline.engine, "STACKS_DIR", stacks_dir)
 
     def write(instance_type: str, image: str) -> Path:
         document = yaml.safe_load(source)
@@ -283,4 +283,4 @@ def test_nvswitch_and_efa_pools_need_the_host_software_on_their_image(
 
 
 def test_the_default_catalog_is_what_rules_use_by_default() -> None:
-    assert stacks.compute_rules.default_catalog() is load_catalog()
+    assert stacks.spec.compute_rules.default_catalog() is load_catalog()

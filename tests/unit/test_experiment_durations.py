@@ -6,18 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stacks.durations import format_duration, from_iso, parse_duration, to_iso
-from stacks.experiment_errors import InvalidDurationError, InvalidNameError
-from stacks.experiment_ledger import ExperimentRecord
-from stacks.experiment_settings import (
+from stacks.experiments.durations import format_duration, from_iso, parse_duration, to_iso
+from stacks.experiments.errors import InvalidDurationError, InvalidNameError
+from stacks.experiments.ledger import ExperimentRecord
+from stacks.experiments.pricing import estimate_cost, instances_needed, load_price_table
+from stacks.experiments.settings import (
     ExperimentSettings,
     default_instance_type,
     experiment_config,
     refusal_reason,
     validate_name,
 )
-from stacks.pricing import estimate_cost, instances_needed, load_price_table
-from stacks.spec import parse_environment
+from stacks.spec.load import parse_environment
 
 PRICES = load_price_table()
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -99,7 +99,7 @@ def test_invalid_names(name: str) -> None:
 
 
 def test_experiment_config_is_a_valid_environment_spec() -> None:
-    """The config the adapter sets is accepted by the real stacks.spec validator (the schema's owner)."""
+    """The config the adapter sets is accepted by the real spec validator (the schema's owner)."""
     record = ExperimentRecord(
         "churn-v7",
         "ana",

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from stacks.errors import PlanFileError
-from stacks.offline import plan_stack
-from stacks.plan import Plan
+from stacks.offline.engine import plan_stack
+from stacks.offline.plan import Plan
 
 
 @pytest.fixture(scope="module")

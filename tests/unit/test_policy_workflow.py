@@ -12,8 +12,8 @@ import pytest
 import typer
 import yaml
 
-from stacks.cli import app
-from stacks.offline import REPO_ROOT
+from stacks.cli.app import app
+from stacks.offline.engine import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "policy-check.yml"
 

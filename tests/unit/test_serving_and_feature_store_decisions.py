@@ -10,8 +10,8 @@ from components.feature_store import glue_database_name, table_name, table_name_
 from components.irsa import ServiceAccountRef, issuer_host
 from components.serving_specs import probes, replica_resources, runtime_of
 from images.catalog import load_catalog
-from stacks.cli import write_generated_files
-from stacks.plan import UNKNOWN, Plan
+from stacks.cli.app import write_generated_files
+from stacks.offline.plan import UNKNOWN, Plan
 
 
 def test_feast_template_names_the_tables_mlenv_creates() -> None:

@@ -11,13 +11,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import stacks.offline
 from images.catalog import load_catalog
 from images.instance_types import gpu_info
-from stacks.cli import app
+from stacks.cli.app import app
 from stacks.errors import EXIT_BAD_INPUT, SpecError
-from stacks.offline import plan_stack
-from stacks.spec import parse_environment
+from stacks.offline import engine as offline_engine
+from stacks.offline.engine import STACKS_DIR, plan_stack
+from stacks.spec.load import parse_environment
 
 POOL_IMAGE = "al2023-nvidia-570-k8s1.33-20250825"  # driver 570.172.08, in us-east-1
 
@@ -105,10 +105,10 @@ def test_plan_exits_2_for_a_model_on_a_missing_pool(tmp_path: Path) -> None:
 def dev_stack_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Write a copy of the real dev stack file with its served model (and pool) changed; the CLI
     plans it from there."""
-    source = stacks.offline.STACKS_DIR / "Pulumi.dev.yaml"
+    source = STACKS_DIR / "Pulumi.dev.yaml"
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
-    monkeypatch.setattr(stacks.offline, "STACKS_DIR", stacks_dir)
+    monkeypatch.setattr(offline_engine, "STACKS_DIR", stacks_dir)
 
     def write(pool_image: str | None = None, drop: str | None = None, **model: Any) -> None:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -124,7 +124,7 @@ def dev_stack_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[
 
 
 def test_the_dev_stack_file_serves_one_model_on_its_gpu_pool() -> None:
-    document = yaml.safe_load((stacks.offline.STACKS_DIR / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((STACKS_DIR / "Pulumi.dev.yaml").read_text(encoding="utf-8"))
     spec = parse_environment(document["config"]["mlenv:environment"], source="dev")
     assert spec.serving is not None and [m.pool for m in spec.serving.models] == ["gpu"]
     assert [p.name for p in spec.gpu_pools] == ["gpu"]

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stacks.errors import SpecError, SpecProblem
-from stacks.offline import STACKS_DIR
-from stacks.spec import EnvironmentSpec, parse_environment
+from stacks.offline.engine import STACKS_DIR
+from stacks.spec.load import parse_environment
+from stacks.spec.model import EnvironmentSpec
 
 
 def stack_environment(stack: str) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def test_missing_required_field_says_so() -> None:
     env = stack_environment("dev")
     del env["owner"]
     assert problems_of(env) == [
-        "owner: is required but missing; add it (see stacks/spec.py for what it means)"
+        "owner: is required but missing; add it (see stacks/spec/model.py for what it means)"
     ]
 
 

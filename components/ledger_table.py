@@ -1,0 +1,55 @@
+"""ExperimentLedger: the DynamoDB table `mlenv exp` keeps its experiments and GPU quotas in.
+
+The platform stack owns it, because it outlives every experiment: point-in-time recovery, SSE-KMS
+with the environment's key, deletion protection, and (in a long-lived stack) protected and retained,
+so neither `pulumi destroy` nor a refactor can lose the record of what is running. Its key schema is
+the one ``stacks.experiments.ledger.Ledger`` reads and writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.tables import data_table
+from components.tags import Tagging
+from stacks.experiments.ledger import LEDGER_KEY, ledger_table_name
+
+COMPONENT = "experiments"
+
+
+@dataclass(frozen=True)
+class ExperimentLedgerArgs:
+    """Inputs of an ExperimentLedger."""
+
+    environment: str
+    """Platform environment name; the table is ``mlenv-<environment>-experiments``."""
+    tagging: Tagging
+    """The environment's tags; this component adds ``mlenv:component=experiments``."""
+    kms_key: aws.kms.Key
+    """Customer-managed key the table is encrypted with (the environment's artifacts key)."""
+    long_lived: bool = True
+    """True (default): deletion protection on, and the table protected and retained on delete."""
+
+
+class ExperimentLedger(pulumi.ComponentResource):
+    """The experiment ledger table."""
+
+    table: aws.dynamodb.Table
+
+    def __init__(
+        self, name: str, args: ExperimentLedgerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlenv:experiment:Ledger", name, None, opts)
+        self.table = data_table(
+            name,
+            table_name=ledger_table_name(args.environment),
+            hash_key=LEDGER_KEY,
+            kms_key=args.kms_key,
+            long_lived=args.long_lived,
+            tags=args.tagging.tags(COMPONENT),
+            parent=self,
+        )
+        self.register_outputs({"table_name": self.table.name, "table_arn": self.table.arn})

@@ -1,0 +1,1 @@
+"""The `mlenv` command, one module per command group."""

@@ -1,0 +1,132 @@
+"""`mlenv check`: the credential-free policy check of a stack (or a saved plan).
+
+Plans the stack offline with the real program (``stacks.offline.engine.plan_stack``) or loads a plan
+saved by ``mlenv plan --json/--out``, then runs the unmodified policy pack over it through the
+Pulumi analyzer protocol (``stacks.check.runner``). Mounted on the ``mlenv`` app by ``stacks.cli.app``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stacks.check.formats import Format
+from stacks.errors import EXIT_BAD_INPUT, MlenvError
+
+CHECK_EPILOG = (
+    "Exit codes: 0 no mandatory policy violation (advisory, waived and not-evaluated findings are "
+    "reported but do not fail); 1 at least one mandatory violation; 2 bad input (unknown stack, "
+    "invalid stack or plan file, bad policy config, or a policy pack that does not start or answer)."
+)
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CheckUsageError(MlenvError):
+    """`mlenv check` was given neither or both of STACK and --plan."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM (CI cancelling a job) into SystemExit, so pack processes are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stack_file_for(stack: str) -> str | None:
+    from stacks.offline.engine import REPO_ROOT, STACKS_DIR
+
+    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_file() else None
+
+
+def check(
+    stack: Annotated[
+        str | None, typer.Argument(help="Stack name (stacks/Pulumi.<STACK>.yaml); planned offline.")
+    ] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Check a plan saved by `mlenv plan STACK --json` / `--out FILE`."),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = Format.TEXT,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Policy config (JSON or YAML), as `pulumi preview --policy-pack-config`: "
+            '{"all": "advisory", "<policy>": {"enforcementLevel": ..., "<property>": ...}}.',
+        ),
+    ] = None,
+    pack_dir: Annotated[
+        Path | None, typer.Option("--pack", help="Policy pack directory (default: the mlenv pack).")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Pack processes sharing the Analyze calls (default: by plan size)."
+        ),
+    ] = None,
+) -> None:
+    """Run the policy pack over a stack's offline plan, as `pulumi preview --policy-pack` would."""
+    from stacks.check.config import load_policy_config
+    from stacks.check.formats import render
+    from stacks.check.formats.text import renderables, summary_line
+    from stacks.check.runner import PACK_DIR, check_plan
+    from stacks.offline.plan import Plan
+
+    if (stack is None) == (plan_file is None):
+        raise CheckUsageError("give either a STACK to plan or --plan FILE (one of them, not both)")
+    policy_config = load_policy_config(config_file) if config_file is not None else None
+    if plan_file is not None:
+        plan = Plan.load(plan_file)
+    else:
+        from stacks.offline.engine import plan_stack
+
+        assert stack is not None
+        plan = plan_stack(stack)
+    with _terminate_as_exit():
+        report = check_plan(
+            plan,
+            pack_dir=pack_dir or PACK_DIR,
+            policy_config=policy_config,
+            jobs=jobs,
+            stack_file=_stack_file_for(plan.stack),
+        )
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render(report, fmt), encoding="utf-8")
+        err.print(summary_line(report), highlight=False, soft_wrap=True)
+        err.print(f"report ({fmt.value}) written to {output}", highlight=False, soft_wrap=True)
+    elif fmt is Format.TEXT:
+        for renderable in renderables(report):
+            out.print(renderable, highlight=False, soft_wrap=True)
+    else:
+        sys.stdout.write(render(report, fmt))
+    raise typer.Exit(report.exit_code)

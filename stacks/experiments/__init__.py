@@ -1,0 +1,1 @@
+"""Ephemeral experiments: the DynamoDB ledger, lifecycle, garbage collection, quotas and pricing."""

@@ -1,0 +1,1 @@
+"""The environment spec: the stack file's schema (model), its cross-field rules, and their errors."""

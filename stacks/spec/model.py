@@ -1,0 +1,299 @@
+"""EnvironmentSpec: the typed, validated shape of a stack file.
+
+A stack file (``stacks/Pulumi.<stack>.yaml``) holds one object under the config key
+``mlenv:environment``. It is validated once, before any resource is created, by
+:func:`stacks.spec.load.parse_environment`: structural problems come from pydantic, cross-field problems from
+``stacks.spec.rules``; every problem is collected and raised together as one :class:`SpecError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+CONFIG_NAMESPACE = "mlenv"
+CONFIG_KEY = "environment"
+
+DNS_LABEL = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+OWNER = r"^[\w.+@-]{1,64}$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+PATTERN_HINTS = {
+    DNS_LABEL: "a lowercase DNS label of 2-30 characters (a-z, 0-9, '-'), starting with a letter",
+    IDENTIFIER: "a snake_case identifier (a-z, 0-9, '_'), starting with a letter",
+    INSTANCE_TYPE: "an EC2 instance type such as g6e.xlarge",
+    OWNER: "a team or user name of at most 64 letters, digits and . + @ - _",
+    REGION: "an AWS region such as us-east-1",
+}
+"""What each pattern means, for error messages (a regex is no help to a reader)."""
+
+# Lowercase DNS label: usable in S3 bucket names, Kubernetes object names and node group names.
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+# Snake-case identifier, as Feast names projects and feature views.
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
+IamRoleArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
+]
+# AWS tag values: 256 characters of letters, digits, spaces and + - = . _ : / @
+TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]*$", max_length=256)]
+TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]+$", min_length=1, max_length=128)]
+InstanceType = Annotated[str, StringConstraints(pattern=INSTANCE_TYPE)]
+
+
+class _Spec(BaseModel):
+    """Base of every spec model: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSpec(_Spec):
+    """The VPC the environment runs in."""
+
+    cidr: str = "10.0.0.0/16"
+    """IPv4 CIDR of the VPC, between /16 and /20. Default 10.0.0.0/16."""
+    az_count: Literal[2, 3] = 2
+    """Availability zones to spread subnets over. Default 2; production asks for 3."""
+    nat_gateways: Literal["single", "per_az"] = "single"
+    """One NAT gateway for the VPC (cheap, dev) or one per AZ (no cross-AZ dependency, prod)."""
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr_is_private_block(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network CIDR ({exc}); write it like 10.0.0.0/16") from None
+        if not 16 <= network.prefixlen <= 20:
+            raise ValueError("prefix must be between /16 and /20 so every AZ gets room for nodes and pods")
+        if not network.is_private:
+            raise ValueError("use a private (RFC 1918) range such as 10.0.0.0/16")
+        return value
+
+
+class SystemPoolSpec(_Spec):
+    """The small CPU node group that runs cluster add-ons (CoreDNS, device plugin controller ...)."""
+
+    instance_types: list[InstanceType] = Field(default_factory=lambda: ["m7i.large"], min_length=1)
+    """CPU instance types. Default m7i.large."""
+    min_size: int = Field(default=2, ge=1, le=10)
+    """Default 2, so add-ons survive the loss of one node."""
+    max_size: int = Field(default=3, ge=1, le=20)
+    """Default 3."""
+
+
+class ClusterSpec(_Spec):
+    """The EKS cluster."""
+
+    version: Annotated[str, StringConstraints(pattern=r"^1\.\d{2}$")] = "1.33"
+    """Kubernetes minor version, e.g. "1.33". Must be an EKS-supported version."""
+    public_access_cidrs: list[str] = Field(default_factory=list)
+    """CIDRs allowed to reach a public API endpoint. Empty (default): the endpoint is private only."""
+    admin_role_arns: list[IamRoleArn] = Field(default_factory=list)
+    """IAM roles granted cluster admin (the deploy role). Default: none besides the creator."""
+    readonly_role_arns: list[IamRoleArn] = Field(default_factory=list)
+    """IAM roles of humans, granted read-only view access. Default: none."""
+    system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
+    """The CPU system node group. Default: 2-3 x m7i.large."""
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a CIDR ({exc})") from None
+        return values
+
+
+class GpuPoolSpec(_Spec):
+    """One managed GPU node group on one pinned image from images/catalog.yaml."""
+
+    name: DnsLabel
+    """Pool name; the node group name is derived from it and the image id (blue/green)."""
+    purpose: Literal["training", "serving", "experiment"]
+    """What runs there; used in labels and to size disks."""
+    instance_types: list[InstanceType] = Field(min_length=1)
+    """GPU instance types (all with the same GPU model)."""
+    image: str
+    """An image id from images/catalog.yaml."""
+    min_size: int = Field(default=0, ge=0, le=1000)
+    """Default 0: GPU pools scale to zero when idle."""
+    max_size: int = Field(ge=1, le=1000)
+    """Upper bound for the autoscaler."""
+    desired_size: int | None = Field(default=None, ge=0, le=1000)
+    """Initial size; later changes belong to the autoscaler. Default: min_size."""
+    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
+    """EC2 capacity type. Default ON_DEMAND."""
+    disk_size_gib: int = Field(default=200, ge=100, le=16384)
+    """Root volume (gp3, encrypted). Default 200 GiB: CUDA images are large."""
+    efa: bool = False
+    """Multi-node training: EFA interfaces and a cluster placement group. Default off."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra Kubernetes node labels. Default none."""
+
+
+class ObjectLockSpec(_Spec):
+    """S3 Object Lock default retention of a bucket."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    """GOVERNANCE (default: privileged principals may shorten it) or COMPLIANCE (nobody may)."""
+    retention_days: int = Field(default=30, ge=1, le=36500)
+    """Default 30 days."""
+
+
+class BucketSpec(_Spec):
+    """One artifact bucket."""
+
+    name: DnsLabel
+    """Logical name, e.g. models or datasets; the physical name adds environment and account."""
+    object_lock: ObjectLockSpec | None = None
+    """Object Lock default retention. Default none; the models bucket must have one."""
+    noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
+    """Noncurrent object versions are deleted after this many days. Default 90."""
+    abort_incomplete_multipart_days: int = Field(default=7, ge=1, le=365)
+    """Incomplete multipart uploads are aborted after this many days. Default 7."""
+    transition_to_ia_days: int | None = Field(default=None, ge=30, le=3650)
+    """Move current versions to STANDARD_IA after this many days. Default: never."""
+
+
+def _default_buckets() -> list[BucketSpec]:
+    return [BucketSpec(name="models", object_lock=ObjectLockSpec()), BucketSpec(name="datasets")]
+
+
+class ArtifactsSpec(_Spec):
+    """Artifact storage: S3 buckets for models and datasets, ECR repositories for serving images."""
+
+    buckets: list[BucketSpec] = Field(default_factory=_default_buckets)
+    """Buckets; "models" (with Object Lock) and "datasets" are required."""
+    ecr_repositories: list[DnsLabel] = Field(default_factory=lambda: ["serving"])
+    """ECR repositories for serving images. Default one: serving."""
+    access_log_retention_days: int = Field(default=365, ge=1, le=3650)
+    """Days S3 access logs are kept in the log bucket. Default 365."""
+    kms_deletion_window_days: int = Field(default=30, ge=7, le=30)
+    """Waiting period before a deleted KMS key is gone. Default 30 (the maximum)."""
+
+
+class FeatureViewSpec(_Spec):
+    """A Feast feature view served from the online store."""
+
+    name: Identifier
+    entities: list[Identifier] = Field(min_length=1)
+    """Entity join keys, e.g. [customer_id]."""
+    ttl_days: int = Field(default=30, ge=1, le=3650)
+    """How long feature values stay valid online. Default 30."""
+
+
+class RedisSpec(_Spec):
+    """ElastiCache Redis online store settings (when online_store is redis)."""
+
+    node_type: Annotated[str, StringConstraints(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.r7g.large"
+    num_cache_clusters: int = Field(default=2, ge=1, le=6)
+    snapshot_retention_days: int = Field(default=7, ge=0, le=35)
+
+
+class FeatureStoreSpec(_Spec):
+    """Infrastructure of a Feast feature store (DynamoDB or Redis online, S3 + Glue offline)."""
+
+    project: Identifier
+    """Feast project name."""
+    online_store: Literal["dynamodb", "redis"] = "dynamodb"
+    """Default dynamodb (on-demand, no servers)."""
+    feature_views: list[FeatureViewSpec] = Field(min_length=1)
+    redis: RedisSpec | None = None
+    """Redis settings; only with online_store: redis. Default: RedisSpec() then."""
+
+
+class ServedModelSpec(_Spec):
+    """One GPU inference deployment."""
+
+    name: DnsLabel
+    container: str
+    """A serving container id from images/catalog.yaml (pinned by digest)."""
+    pool: DnsLabel
+    """The GPU pool (gpu_pools[].name) the replicas run on."""
+    model_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]+$")]
+    """Key prefix of the model in the models bucket."""
+    gpus_per_replica: int = Field(default=1, ge=1, le=16)
+    min_replicas: int = Field(default=1, ge=1, le=100)
+    """Default 1."""
+    max_replicas: int = Field(default=2, ge=1, le=100)
+    """Default 2."""
+    port: int = Field(default=8000, ge=1024, le=65535)
+    """Default 8000."""
+    uses_features: bool = False
+    """Whether it reads the feature store online (adds the read role). Default no."""
+
+
+class ServingSpec(_Spec):
+    """The serving environment on the cluster."""
+
+    namespace: DnsLabel = "serving"
+    runtime: Literal["deployment", "kserve"] = "deployment"
+    """Plain Deployments (default) or KServe InferenceServices when the cluster runs KServe."""
+    models: list[ServedModelSpec] = Field(default_factory=list)
+
+
+class ExperimentSpec(_Spec):
+    """A short-lived experiment on the shared platform cluster."""
+
+    platform_stack: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,100}$")]
+    """The platform stack whose cluster, buckets and ledger the experiment uses."""
+    gpus: int = Field(ge=1, le=64)
+    instance_type: InstanceType
+    image: str
+    ttl_hours: float = Field(gt=0, le=24 * 14)
+    expires_at: datetime
+    """UTC instant after which `mlenv exp gc` destroys the experiment. `mlenv exp up` always writes it;
+    when absent (the template stack, planned by `mlenv plan experiment`), it is planning time plus
+    ``ttl_hours``, which is what `mlenv exp up` would write now."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expires_ttl_hours_from_now(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "expires_at" not in data:
+            ttl_hours = data.get("ttl_hours")
+            if isinstance(ttl_hours, int | float) and not isinstance(ttl_hours, bool) and ttl_hours > 0:
+                now = datetime.now(UTC).replace(microsecond=0)
+                return {**data, "expires_at": now + timedelta(hours=ttl_hours)}
+        return data
+
+
+class EnvironmentSpec(_Spec):
+    """One ML environment: what a stack file describes."""
+
+    name: DnsLabel
+    """Environment name, used in resource names and tags."""
+    kind: Literal["platform", "experiment"]
+    """platform: long-lived, stateful resources protected; experiment: short-lived with a TTL."""
+    owner: Annotated[str, StringConstraints(pattern=OWNER)]
+    """Team or person accountable; becomes the mlenv:owner tag."""
+    region: Annotated[str, StringConstraints(pattern=REGION)]
+    """AWS region, e.g. us-east-1."""
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    """Extra tags on every taggable resource (keys may not start with aws: or mlenv:)."""
+    network: NetworkSpec | None = None
+    cluster: ClusterSpec | None = None
+    gpu_pools: list[GpuPoolSpec] = Field(default_factory=list)
+    artifacts: ArtifactsSpec = Field(default_factory=ArtifactsSpec)
+    feature_store: FeatureStoreSpec | None = None
+    serving: ServingSpec | None = None
+    experiment: ExperimentSpec | None = None
+
+    @property
+    def long_lived(self) -> bool:
+        """Platform stacks protect and retain stateful resources; experiments may force-destroy."""
+        return self.kind == "platform"
