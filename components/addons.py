@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from components.errors import ComponentError
+
 CORE_ADDONS: Final = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns")
 """Installed on every cluster. The cluster is created without EKS's self-managed defaults, so
 these managed add-ons are the only copies (and upgrade with the cluster, by version pin)."""
@@ -45,12 +47,12 @@ ADDON_VERSIONS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
 
 
 def addon_versions(kubernetes_version: str) -> Mapping[str, str]:
-    """The pinned version of each core add-on for a cluster version; KeyError names what exists."""
+    """The pinned version of each core add-on for a cluster version; ComponentError names what exists."""
     try:
         return ADDON_VERSIONS[kubernetes_version]
     except KeyError:
         known = ", ".join(sorted(ADDON_VERSIONS))
-        raise KeyError(
+        raise ComponentError(
             f"no pinned EKS add-on versions for Kubernetes {kubernetes_version} (pinned: {known}); "
             "add a row to ADDON_VERSIONS in components/addons.py"
         ) from None

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.addons import CORE_ADDONS, NEEDS_NODES, addon_versions
+from components.errors import ComponentError
 from components.irsa import service_trust_policy
 from components.network import Network
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
@@ -65,7 +66,7 @@ def system_ami_type(instance_types: Sequence[str]) -> str:
     """EKS-optimized AL2023 for the CPU architecture of the system instance types (Graviton: ARM)."""
     arm = [bool(re.match(r"^[a-z]+\d+[a-z]*g[a-z]*\.", t)) for t in instance_types]
     if any(arm) and not all(arm):
-        raise ValueError(f"system pool mixes ARM and x86 instance types: {list(instance_types)}")
+        raise ComponentError(f"system pool mixes ARM and x86 instance types: {list(instance_types)}")
     return "AL2023_ARM_64_STANDARD" if all(arm) else "AL2023_x86_64_STANDARD"
 
 

@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.errors import ComponentError
 from components.gpu_node_pool import gpu_taints, node_group_name, node_labels, node_user_data
 from components.irsa import ROLE_ARN_ANNOTATION, OidcProviderRef, ServiceAccountRef, irsa_role
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
@@ -107,7 +108,7 @@ def writable_bucket_arns(bucket_arns: Mapping[str, str], wanted: Sequence[str]) 
     missing = [name for name in wanted if name not in bucket_arns]
     if missing:
         exported = ", ".join(sorted(bucket_arns))
-        raise ValueError(f"the platform stack exports no bucket {', '.join(missing)} (it has {exported})")
+        raise ComponentError(f"the platform stack exports no bucket {', '.join(missing)} (it has {exported})")
     return [bucket_arns[name] for name in wanted]
 
 

@@ -20,6 +20,7 @@ import jinja2
 import pulumi
 import pulumi_aws as aws
 
+from components.errors import ComponentError
 from components.feature_store_iam import FeatureStoreArns, reader_policy, writer_policy
 from components.irsa import ServiceAccountRef, irsa_role
 from components.random_token import RandomToken
@@ -325,7 +326,7 @@ class FeatureStore(pulumi.ComponentResource):
     ) -> pulumi.Output[dict[str, str]]:
         """An encrypted, token-protected Redis replication group; returns Feast's online settings."""
         if args.redis_network is None:
-            raise ValueError("FeatureStoreArgs.redis_network is required when online_store is redis")
+            raise ComponentError("FeatureStoreArgs.redis_network is required when online_store is redis")
         redis = args.redis or RedisSpec()
         env = args.environment
         child = pulumi.ResourceOptions(parent=self)

@@ -20,6 +20,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.errors import ComponentError
 from components.irsa import service_trust_policy
 from components.tags import Tagging
 
@@ -51,7 +52,7 @@ def subnet_layout(vpc_cidr: str, az_count: int) -> SubnetLayout:
     vpc = ipaddress.IPv4Network(vpc_cidr, strict=True)
     quarters = list(vpc.subnets(prefixlen_diff=PRIVATE_PREFIX_DELTA))
     if not 1 <= az_count < len(quarters):
-        raise ValueError(f"az_count must be between 1 and {len(quarters) - 1}, got {az_count}")
+        raise ComponentError(f"az_count must be between 1 and {len(quarters) - 1}, got {az_count}")
     spare = quarters[-1]
     public = list(spare.subnets(new_prefix=vpc.prefixlen + PUBLIC_PREFIX_DELTA))[:az_count]
     return SubnetLayout(
@@ -69,7 +70,7 @@ def availability_zones(region: str, count: int) -> tuple[str, ...]:
     with a clear EC2 error, and ``NetworkArgs.availability_zones`` overrides the derivation.
     """
     if not 1 <= count <= 6:
-        raise ValueError(f"count must be between 1 and 6, got {count}")
+        raise ComponentError(f"count must be between 1 and 6, got {count}")
     return tuple(f"{region}{letter}" for letter in string.ascii_lowercase[:count])
 
 
@@ -140,7 +141,7 @@ class Network(pulumi.ComponentResource):
         layout = subnet_layout(args.cidr, args.az_count)
         zones = tuple(args.availability_zones or availability_zones(args.region, args.az_count))
         if len(zones) != args.az_count:
-            raise ValueError(f"{len(zones)} availability zones given for az_count {args.az_count}")
+            raise ComponentError(f"{len(zones)} availability zones given for az_count {args.az_count}")
         self.availability_zones = zones
 
         def named(suffix: str) -> dict[str, str]:

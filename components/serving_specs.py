@@ -12,6 +12,7 @@ from typing import Literal
 
 import pulumi_kubernetes as k8s
 
+from components.errors import ComponentError
 from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE, LABEL_POOL
 from images.catalog import ContainerImage
 
@@ -33,7 +34,7 @@ def runtime_of(container: ContainerImage) -> Runtime:
         return "triton"
     if name.startswith("vllm"):
         return "vllm"
-    raise ValueError(f"container {container.id!r} ({container.repository}) is neither Triton nor vLLM")
+    raise ComponentError(f"container {container.id!r} ({container.repository}) is neither Triton nor vLLM")
 
 
 def server_command(runtime: Runtime, model_uri: str, port: int, gpus: int) -> tuple[list[str], list[str]]:

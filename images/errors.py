@@ -2,16 +2,15 @@
 
 Every error carries the message a user needs to act (what was asked for, what exists, how to fix it)
 and the CLI exit code that reports it. ``PackerError`` (the packer wrapper) joins this hierarchy as
-another ``ImagesError`` subclass.
+another ``ImagesError`` subclass. ``ImagesError`` is the images branch of ``stacks.errors.MlenvError``.
 """
 
 from __future__ import annotations
 
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
+from stacks.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, MlenvError
 
 
-class ImagesError(Exception):
+class ImagesError(MlenvError):
     """Base of every error the images package reports to a user; ``str(error)`` is the whole message.
 
     ``exit_code`` is what a CLI exits with: 2 (bad input) unless a subclass says otherwise.

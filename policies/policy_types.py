@@ -10,7 +10,7 @@ through untouched, exactly as the SDK expects them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -45,22 +45,26 @@ def _unwaived(policy: str, report: ReportViolation, default_urn: str | None) -> 
     return report_unless_waived
 
 
-class ResourcePolicy(ResourceValidationPolicy):
-    """A policy that checks one resource at a time."""
+C = TypeVar("C")
 
-    check: ResourceCheck
+
+class _CheckedPolicy(Generic[C]):
+    """The constructor both policy kinds share: the SDK's settings plus the check function.
+
+    A mixin placed before the SDK's base class, whose ``__init__`` it forwards to.
+    """
 
     def __init__(
         self,
         name: str,
         description: str,
-        check: ResourceCheck,
+        check: C,
         *,
         config_schema: PolicyConfigSchema | None = None,
         enforcement_level: EnforcementLevel | None = None,
         remediation_steps: str | None = None,
     ) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]
             name,
             description,
             enforcement_level=enforcement_level,
@@ -68,35 +72,22 @@ class ResourcePolicy(ResourceValidationPolicy):
             remediation_steps=remediation_steps,
         )
         self.check = check
+
+
+class ResourcePolicy(_CheckedPolicy[ResourceCheck], ResourceValidationPolicy):
+    """A policy that checks one resource at a time."""
+
+    check: ResourceCheck
 
     def validate(self, args: ResourceValidationArgs, report_violation: ReportViolation) -> Any:
         """Run the check; violations an in-force waiver covers are not reported."""
         self.check(args, _unwaived(self.name, report_violation, args.urn))
 
 
-class StackPolicy(StackValidationPolicy):
+class StackPolicy(_CheckedPolicy[StackCheck], StackValidationPolicy):
     """A policy that checks the stack as a whole (joins resources with their settings)."""
 
     check: StackCheck
-
-    def __init__(
-        self,
-        name: str,
-        description: str,
-        check: StackCheck,
-        *,
-        config_schema: PolicyConfigSchema | None = None,
-        enforcement_level: EnforcementLevel | None = None,
-        remediation_steps: str | None = None,
-    ) -> None:
-        super().__init__(
-            name,
-            description,
-            enforcement_level=enforcement_level,
-            config_schema=config_schema,
-            remediation_steps=remediation_steps,
-        )
-        self.check = check
 
     def validate(self, args: StackValidationArgs, report_violation: ReportViolation) -> Any:
         """Run the check; violations an in-force waiver covers are not reported."""

@@ -17,9 +17,9 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from stacks.check.formats import Format
+from stacks.cli.errors import consoles
 from stacks.errors import EXIT_BAD_INPUT, MlenvError
 
 CHECK_EPILOG = (
@@ -27,9 +27,6 @@ CHECK_EPILOG = (
     "reported but do not fail); 1 at least one mandatory violation; 2 bad input (unknown stack, "
     "invalid stack or plan file, bad policy config, or a policy pack that does not start or answer)."
 )
-
-out = Console()
-err = Console(stderr=True)
 
 
 class CheckUsageError(MlenvError):
@@ -122,11 +119,11 @@ def check(
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, fmt), encoding="utf-8")
-        err.print(summary_line(report), highlight=False, soft_wrap=True)
-        err.print(f"report ({fmt.value}) written to {output}", highlight=False, soft_wrap=True)
+        consoles.err.print(summary_line(report), highlight=False, soft_wrap=True)
+        consoles.err.print(f"report ({fmt.value}) written to {output}", highlight=False, soft_wrap=True)
     elif fmt is Format.TEXT:
         for renderable in renderables(report):
-            out.print(renderable, highlight=False, soft_wrap=True)
+            consoles.out.print(renderable, highlight=False, soft_wrap=True)
     else:
         sys.stdout.write(render(report, fmt))
     raise typer.Exit(report.exit_code)

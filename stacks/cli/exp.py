@@ -11,20 +11,16 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import boto3
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.table import Table
 
-from images.errors import ImagesError
 from stacks.automation import PulumiAutomationBackend, StackBackend
-from stacks.errors import EXIT_INTERNAL, MlenvError
+from stacks.cli.errors import command_group, consoles, reported
 from stacks.experiments.durations import format_duration, parse_duration, to_iso
 from stacks.experiments.errors import EXIT_CODES_HELP, GcIncompleteError
 from stacks.experiments.gc import GcReport
@@ -40,28 +36,11 @@ from stacks.experiments.settings import (
     utc_now,
 )
 
-exp_app = typer.Typer(
-    help="Short-lived GPU experiment environments on the shared platform cluster, with a TTL, GPU quotas "
+exp_app = command_group(
+    None,
+    "Short-lived GPU experiment environments on the shared platform cluster, with a TTL, GPU quotas "
     "and garbage collection.\n\n" + EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
-
-
-class _Consoles:
-    """stdout and stderr consoles, re-made per invocation so the terminal width is read when it runs."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """New consoles for the current terminal (width from COLUMNS or the tty)."""
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-consoles = _Consoles()
 
 
 @dataclass(frozen=True)
@@ -80,31 +59,6 @@ class ExpRuntime:
     """Price table; default the shipped stacks/experiments/gpu_prices.json."""
     settings: ExperimentSettings | None = None
     """Filled in from the options by the group callback."""
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    """Turn every failure into one stderr line and an exit code; tracebacks are bugs."""
-    # The same error families as stacks.cli.app.USER_ERRORS (imported from there would be circular).
-    try:
-        yield
-    except (MlenvError, ImagesError) as exc:
-        consoles.err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERNAL)) from None
-    except (BotoCoreError, ClientError) as exc:
-        consoles.err.print(f"error: AWS call failed: {exc}", markup=False)
-        raise typer.Exit(EXIT_INTERNAL) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        if os.environ.get("MLENV_DEBUG"):
-            raise
-        consoles.err.print(
-            f"internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug in mlenv; rerun with MLENV_DEBUG=1 for the traceback and report it.",
-            markup=False,
-        )
-        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 @exp_app.callback()
@@ -150,7 +104,7 @@ def exp_main(
     """Configure the experiment commands."""
     runtime = ctx.obj if isinstance(ctx.obj, ExpRuntime) else ExpRuntime()
     consoles.reset()
-    with _reported():
+    with reported():
         default_table, platform_region = platform_defaults(platform_stack)
         settings = ExperimentSettings(
             ledger_table=ledger_table or default_table,
@@ -220,7 +174,7 @@ def up(
     ] = None,
 ) -> None:
     """Create experiment NAME: reserve GPUs in the ledger, then `pulumi up` its exp-NAME stack."""
-    with _reported():
+    with reported():
         lifetime = parse_duration(ttl)
         experiments = _experiments(ctx)
         with consoles.err.status(f"creating {stack_name_for(name)} (pulumi up) ..."):
@@ -245,7 +199,7 @@ def list_experiments(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List experiments: owner, GPUs, pool, created, expires in, estimated cost so far, status."""
-    with _reported():
+    with reported():
         views = _experiments(ctx, stream=False).list()
         if as_json:
             typer.echo(json.dumps([v.to_json() for v in views], indent=2))
@@ -300,7 +254,7 @@ def extend(
     ],
 ) -> None:
     """Push the expiry of NAME out by DURATION and re-tag its resources."""
-    with _reported():
+    with reported():
         by = parse_duration(duration)
         experiments = _experiments(ctx)
         with consoles.err.status(f"extending {stack_name_for(name)} (pulumi up) ..."):
@@ -314,7 +268,7 @@ def down(
     name: Annotated[str, typer.Argument(help="Experiment to destroy.")],
 ) -> None:
     """Destroy NAME's stack, then remove it from the ledger and release its GPUs; report leftovers."""
-    with _reported():
+    with reported():
         experiments = _experiments(ctx)
         with consoles.err.status(f"destroying {stack_name_for(name)} (pulumi destroy) ..."):
             result = experiments.down(name)
@@ -348,7 +302,7 @@ def gc(
     Exits 1 when an experiment needs a human: a destroy failed, gc gave up after the failure cap,
     or a stack's config disagreed with the ledger.
     """
-    with _reported():
+    with reported():
         experiments = _experiments(ctx, stream=not as_json)
         with consoles.err.status("collecting expired experiments ..."):
             report = experiments.gc(dry_run=dry_run)

@@ -8,32 +8,25 @@
 - 2: bad input: invalid catalog, data file or build spec, unknown image or container id, an image id
   already in the catalog, unreadable or unwritable path, bad option value.
 
-An ``ImagesError`` is printed as one message, never a traceback.
+Errors are reported by ``stacks.cli.errors``: one message, never a traceback.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from images.build import build_image, check_spec, validate_template
 from images.build_spec import load_build_spec, params_for_entry, target_for_entry
 from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
-from images.errors import ImagesError
 from images.instance_types import DEFAULT_INSTANCE_TYPES_PATH, refresh_command
 from images.listing import catalog_records, catalog_table
 from images.packer import BUILD_TIMEOUT_S, Packer
 from images.render import render_template
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from stacks.cli.errors import command_group, consoles, reports_errors
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 AWS, Packer or environment problem (credentials, network, EC2 API error, "
@@ -42,16 +35,11 @@ EXIT_CODES_HELP = (
     "unreadable or unwritable path)."
 )
 
-images_app = typer.Typer(
-    name="images",
-    help="Pinned CUDA node images: the approved-image catalog and EC2's GPU instance-type data. "
+images_app = command_group(
+    "images",
+    "Pinned CUDA node images: the approved-image catalog and EC2's GPU instance-type data. "
     + EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
 
 @images_app.callback()
@@ -59,28 +47,8 @@ def images_root() -> None:
     """Pinned CUDA node images: the approved-image catalog and EC2's GPU instance-type data."""
 
 
-def reports_images_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Print an ``ImagesError`` as one message and exit with its code (2 for bad input)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except ImagesError as exc:
-            # The message is plain text: "[a-z0-9]" in it must not be read as rich markup.
-            err.print(
-                f"[bold red]error:[/bold red] {escape(str(exc))}",
-                markup=True,
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
-
-
 @images_app.command("refresh-instance-types", epilog=EXIT_CODES_HELP)
-@reports_images_errors
+@reports_errors
 def refresh_instance_types_cmd(
     region: Annotated[
         str, typer.Option(help="AWS region to ask; GPU instance types differ little between regions.")
@@ -96,7 +64,7 @@ def refresh_instance_types_cmd(
     """Regenerate the GPU instance-type data file from EC2 DescribeInstanceTypes (needs AWS credentials
     allowed ec2:DescribeInstanceTypes). Plan time reads the file, never EC2. Review and commit the diff."""
     result = refresh_command(region=region, endpoint_url=endpoint_url, output=output)
-    out.print(
+    consoles.out.print(
         f"wrote {result.count} NVIDIA GPU instance types to {result.path} "
         f"(GPU models: {', '.join(result.gpu_models)})",
         highlight=False,
@@ -132,11 +100,11 @@ EfaOption = Annotated[
 
 def _packer_output(line: str) -> None:
     # Packer's own messages, streamed as they come; dimmed so mlenv's messages stand out.
-    err.print(f"[dim]packer |[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
+    consoles.err.print(f"[dim]packer |[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
 
 
 @images_app.command("list", epilog=EXIT_CODES_HELP)
-@reports_images_errors
+@reports_errors
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the images as JSON.")] = False,
     catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
@@ -146,11 +114,11 @@ def list_cmd(
     if as_json:
         print(json.dumps(catalog_records(catalog), indent=2))
     else:
-        out.print(catalog_table(catalog))
+        consoles.out.print(catalog_table(catalog))
 
 
 @images_app.command("render", epilog=EXIT_CODES_HELP)
-@reports_images_errors
+@reports_errors
 def render_cmd(
     image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
     out_dir: Annotated[
@@ -166,13 +134,13 @@ def render_cmd(
     entry = catalog.image(image_id)
     params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
     written = render_template(target_for_entry(entry, catalog), params).write(out_dir)
-    out.print(f"wrote {len(written)} files to {out_dir}:", highlight=False, soft_wrap=True)
+    consoles.out.print(f"wrote {len(written)} files to {out_dir}:", highlight=False, soft_wrap=True)
     for path in written:
-        out.print(f"  {path}", highlight=False, soft_wrap=True)
+        consoles.out.print(f"  {path}", highlight=False, soft_wrap=True)
 
 
 @images_app.command("validate", epilog=EXIT_CODES_HELP)
-@reports_images_errors
+@reports_errors
 def validate_cmd(
     image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
     source_ami: SourceAmiOption = None,
@@ -186,17 +154,17 @@ def validate_cmd(
     params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
     result = validate_template(target_for_entry(entry, catalog), params, Packer(on_output=_packer_output))
     if result.legacy:
-        err.print(
+        consoles.err.print(
             f"note: packer {result.packer_version} predates 1.7; the builder's IMDSv2 settings and "
             "plugins.pkr.hcl were not validated.",
             highlight=False,
             soft_wrap=True,
         )
-    out.print(f"{image_id}: template valid (packer {result.packer_version})", highlight=False)
+    consoles.out.print(f"{image_id}: template valid (packer {result.packer_version})", highlight=False)
 
 
 @images_app.command("build", epilog=EXIT_CODES_HELP)
-@reports_images_errors
+@reports_errors
 def build_cmd(
     spec_path: Annotated[
         Path,
@@ -218,7 +186,7 @@ def build_cmd(
     spec = load_build_spec(spec_path)
     if check_only:
         check_spec(spec, catalog_path)
-        out.print(
+        consoles.out.print(
             f"{spec_path}: {spec.image.id} can be built and added to {catalog_path}",
             highlight=False,
             soft_wrap=True,
@@ -232,6 +200,6 @@ def build_cmd(
         timeout_s=timeout_hours * 3600,
     )
     amis = ", ".join(f"{region} {ami}" for region, ami in result.amis.items())
-    out.print(f"built {spec.image.id}: {amis}", highlight=False, soft_wrap=True)
-    out.print(f"added to {catalog_path}; review and commit this change:\n", highlight=False)
+    consoles.out.print(f"built {spec.image.id}: {amis}", highlight=False, soft_wrap=True)
+    consoles.out.print(f"added to {catalog_path}; review and commit this change:\n", highlight=False)
     print(result.change.diff, end="")

@@ -8,6 +8,7 @@ import pytest
 
 from components.addons import ADDON_VERSIONS, CORE_ADDONS, addon_versions
 from components.cluster import access_grants, bootstrap_creator_admin, system_ami_type
+from components.errors import ComponentError
 from components.gpu_node_pool import eks_taint_effect, node_group_name
 from components.network import availability_zones, nat_gateway_count, subnet_layout
 from components.scheduling import GPU_TAINT_EFFECT
@@ -32,7 +33,7 @@ def test_subnet_layout_example_and_bounds() -> None:
     layout = subnet_layout("10.0.0.0/16", 3)
     assert layout.private == ("10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18")
     assert layout.public == ("10.0.192.0/22", "10.0.196.0/22", "10.0.200.0/22")
-    with pytest.raises(ValueError, match="az_count"):
+    with pytest.raises(ComponentError, match="az_count"):
         subnet_layout("10.0.0.0/16", 4)
 
 
@@ -62,14 +63,14 @@ def test_system_ami_type_follows_the_cpu_architecture(types: list[str], expected
 
 
 def test_system_ami_type_rejects_mixed_architectures() -> None:
-    with pytest.raises(ValueError, match="mixes ARM and x86"):
+    with pytest.raises(ComponentError, match="mixes ARM and x86"):
         system_ami_type(["m7g.large", "m7i.large"])
 
 
 def test_every_pinned_kubernetes_version_pins_every_core_addon() -> None:
     for version in ADDON_VERSIONS:
         assert set(addon_versions(version)) == set(CORE_ADDONS)
-    with pytest.raises(KeyError, match=r"no pinned EKS add-on versions for Kubernetes 1\.20"):
+    with pytest.raises(ComponentError, match=r"no pinned EKS add-on versions for Kubernetes 1\.20"):
         addon_versions("1.20")
 
 

@@ -9,10 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
-import stacks.cli.images
 from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
 from images.render import MAIN_FILE, PLUGINS_FILE
 from stacks.cli.app import app
@@ -50,8 +48,8 @@ def test_list_json_has_every_image_with_digests_and_provenance() -> None:
 
 
 def test_list_table_names_every_image_and_its_source_ami(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Wide enough that rich does not fold cells (its width is fixed when the console is made).
-    monkeypatch.setattr(stacks.cli.images, "out", Console(width=250))
+    # Wide enough that rich does not fold cells (consoles read COLUMNS when a command starts).
+    monkeypatch.setenv("COLUMNS", "250")
     code, stdout, _ = invoke("list")
     assert code == 0
     for image in CATALOG.images:

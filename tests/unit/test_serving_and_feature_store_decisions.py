@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from components.errors import ComponentError
 from components.feature_store import glue_database_name, table_name, table_name_template
 from components.irsa import ServiceAccountRef, issuer_host
 from components.serving_specs import probes, replica_resources, runtime_of
@@ -28,7 +29,7 @@ def test_runtime_comes_from_the_catalog_container(container: str, runtime: str) 
 
 
 def test_training_containers_are_not_servable() -> None:
-    with pytest.raises(ValueError, match="neither Triton nor vLLM"):
+    with pytest.raises(ComponentError, match="neither Triton nor vLLM"):
         runtime_of(load_catalog().container("pytorch-25.01"))
 
 
