@@ -17,12 +17,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.key_policy import ARTIFACT_KEY_SERVICES, key_policy_output
 from components.stateful import settings_options, stateful_options
 from components.tags import Tagging
 from stacks.spec.model import BucketSpec
 
 COMPONENT = "artifacts"
 LOG_BUCKET = "access-logs"
+ACCESS_LOG_ABORT_MULTIPART_DAYS = 7
+"""S3 server access logs are delivered whole; a multipart upload older than a week is abandoned."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class ArtifactStore(pulumi.ComponentResource):
             description=f"mlenv {prefix}: artifact buckets and ECR repositories",
             enable_key_rotation=True,
             deletion_window_in_days=args.kms_deletion_window_days,
+            policy=key_policy_output(self, services=ARTIFACT_KEY_SERVICES),
             tags=tags,
             opts=stateful,
         )
@@ -187,7 +191,16 @@ class ArtifactStore(pulumi.ComponentResource):
                     noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                         noncurrent_days=30
                     ),
-                )
+                ),
+                # Like the other buckets: parts of an upload that never completed are not kept (or billed).
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-multipart-uploads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ACCESS_LOG_ABORT_MULTIPART_DAYS
+                    ),
+                ),
             ],
             opts=settings,
         )

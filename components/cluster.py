@@ -22,6 +22,8 @@ import pulumi_kubernetes as k8s
 from components.addons import CORE_ADDONS, NEEDS_NODES, addon_versions
 from components.errors import ComponentError
 from components.irsa import service_trust_policy
+from components.key_policy import EKS_SECRETS_KEY_SERVICES, key_policy_output
+from components.log_encryption import control_plane_log_group_name
 from components.network import Network
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.scheduling import LABEL_POOL, LABEL_PURPOSE
@@ -122,6 +124,9 @@ class EksClusterArgs:
     """Days control-plane logs are kept. Default 365 (audit logs)."""
     kms_deletion_window_days: int = 30
     """Waiting period before a deleted secrets key is gone. Default 30."""
+    logs_key: aws.kms.Key | None = None
+    """The key that encrypts the control-plane log group (components/log_encryption.py). Default none:
+    CloudWatch Logs' own encryption."""
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -152,6 +157,7 @@ class EksCluster(pulumi.ComponentResource):
             description=f"mlenv {prefix}: EKS secrets envelope encryption",
             enable_key_rotation=True,
             deletion_window_in_days=args.kms_deletion_window_days,
+            policy=key_policy_output(self, services=EKS_SECRETS_KEY_SERVICES),
             tags=tags,
             # Losing this key makes every secret in etcd unreadable: protected like other data.
             opts=stateful_options(args.long_lived, parent=self),
@@ -181,8 +187,9 @@ class EksCluster(pulumi.ComponentResource):
         # Created before the cluster: otherwise EKS creates it with no retention (kept forever).
         log_group = aws.cloudwatch.LogGroup(
             f"{prefix}-eks",
-            name=f"/aws/eks/{self.name}/cluster",
+            name=control_plane_log_group_name(self.name),
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key.arn if args.logs_key is not None else None,
             tags=tags,
             opts=child,
         )

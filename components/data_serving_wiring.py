@@ -94,8 +94,8 @@ def serving_args(
 ) -> ServingArgs:
     """Serving reads the models bucket with the artifact key, on this cluster, and models that
     use features also get the feature store's read policy."""
-    serving = spec.serving
-    assert serving is not None
+    serving, network = spec.serving, spec.network
+    assert serving is not None and network is not None
     return ServingArgs(
         environment=spec.name,
         tagging=tagging,
@@ -104,8 +104,11 @@ def serving_args(
         kms_key=artifacts.kms_key,
         oidc_provider=cluster.oidc_provider,
         k8s_provider=cluster.k8s_provider,
+        vpc_cidr=network.cidr,
         namespace=serving.namespace,
         runtime=serving.runtime,
+        clients=tuple(serving.clients),
+        egress_cidrs=tuple(serving.egress_cidrs),
         feature_read_policy=feature_store.reader_policy if feature_store is not None else None,
         wait_for=tuple(wait_for),
     )

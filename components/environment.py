@@ -8,12 +8,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.cluster import EksCluster, EksClusterArgs
+from components.cluster import EksCluster, EksClusterArgs, cluster_name
 from components.data_serving_wiring import feature_store_args, pools_to_wait_for, serving_args
 from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from components.feature_store import FeatureStore, feature_store_outputs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.ledger_table import ExperimentLedger, ExperimentLedgerArgs
+from components.log_encryption import LogsKey, LogsKeyArgs, control_plane_log_group_name, flow_log_group_name
 from components.network import Network, NetworkArgs
 from components.serving import Serving, serving_outputs
 from components.tags import Tagging
@@ -38,6 +39,7 @@ class MlEnvironment(pulumi.ComponentResource):
     feature store and serving, all through one explicit AWS provider in the spec's region."""
 
     artifacts: ArtifactStore
+    logs_key: LogsKey | None = None
     network: Network | None = None
     cluster: EksCluster | None = None
     gpu_pools: dict[str, GpuNodePool]
@@ -93,6 +95,19 @@ class MlEnvironment(pulumi.ComponentResource):
     def _compute(self, spec: EnvironmentSpec, tagging: Tagging, children: pulumi.ResourceOptions) -> None:
         """network -> cluster -> GPU pools -> device plugin (platform stacks only)."""
         assert spec.network is not None and spec.cluster is not None
+        self.logs_key = LogsKey(
+            f"{spec.name}-logs",
+            LogsKeyArgs(
+                environment=spec.name,
+                tagging=tagging,
+                log_group_names=(
+                    flow_log_group_name(spec.name),
+                    control_plane_log_group_name(cluster_name(spec.name)),
+                ),
+                long_lived=spec.long_lived,
+            ),
+            opts=children,
+        )
         self.network = Network(
             f"{spec.name}-network",
             NetworkArgs(
@@ -102,6 +117,8 @@ class MlEnvironment(pulumi.ComponentResource):
                 cidr=spec.network.cidr,
                 az_count=spec.network.az_count,
                 nat_gateways=spec.network.nat_gateways,
+                flow_log_retention_days=spec.network.flow_log_retention_days,
+                logs_key=self.logs_key.key,
             ),
             opts=children,
         )
@@ -118,6 +135,8 @@ class MlEnvironment(pulumi.ComponentResource):
                 readonly_role_arns=tuple(spec.cluster.readonly_role_arns),
                 system_pool=spec.cluster.system_pool,
                 long_lived=spec.long_lived,
+                log_retention_days=spec.cluster.log_retention_days,
+                logs_key=self.logs_key.key,
             ),
             opts=children,
         )

@@ -211,7 +211,8 @@ class Experiment(pulumi.ComponentResource):
                 name=ns,
                 labels={
                     **self._labels,
-                    **pod_security_labels("baseline"),
+                    # Experiment pods share nodes' kernel with other tenants: restricted, enforced.
+                    **pod_security_labels("restricted"),
                 },
                 annotations=args.tagging.annotations() or None,
             ),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,12 +22,20 @@ import pulumi_aws as aws
 
 from components.errors import ComponentError
 from components.irsa import service_trust_policy
+from components.log_encryption import flow_log_group_name
 from components.tags import Tagging
 
 COMPONENT = "network"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 ANYWHERE = "0.0.0.0/0"
+HTTPS = 443
+INTERFACE_ENDPOINT_SERVICES = ("s3", "sts")
+"""AWS services reached through interface endpoints (private addresses in the VPC), so workloads'
+network policies can allow egress to the VPC instead of to any address: S3 (model artifacts) and
+STS (IRSA credentials). S3 keeps its gateway endpoint for nodes; its interface endpoint answers the
+S3 names for every resolver in the VPC (``private_dns_only_for_inbound_resolver_endpoint=False``,
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#private-dns)."""
 
 # Private subnets take 1/4 of the VPC each (room for 3 AZs plus a spare quarter); public subnets
 # are carved from the spare quarter at 1/64 of the VPC: load balancers and NAT need few addresses.
@@ -80,21 +88,29 @@ def nat_gateway_count(mode: Literal["single", "per_az"], az_count: int) -> int:
 
 
 def flow_logs_policy(log_group_arn: str) -> str:
-    """Write access to exactly the flow-log group."""
+    """Write access to exactly the flow-log group; each action on the resource it is authorised on.
+
+    The actions are the ones the VPC user guide lists for the flow-log role
+    (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html), minus CreateLogGroup
+    (the group is created here). ``logs:DescribeLogGroups`` is authorised only on ``*`` (the Service
+    Authorization Reference lists no resource type for it), so it gets its own statement.
+    """
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
+                    "Sid": "WriteFlowLogStreams",
                     "Effect": "Allow",
-                    "Action": [
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogGroups",
-                        "logs:DescribeLogStreams",
-                    ],
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                     "Resource": [log_group_arn, f"{log_group_arn}:*"],
-                }
+                },
+                {
+                    "Sid": "FindLogGroups",
+                    "Effect": "Allow",
+                    "Action": ["logs:DescribeLogGroups"],
+                    "Resource": "*",
+                },
             ],
         }
     )
@@ -120,6 +136,9 @@ class NetworkArgs:
     """AZ names. Default: the first ``az_count`` letters of the region (see ``availability_zones``)."""
     flow_log_retention_days: int = 90
     """Days VPC flow logs are kept. Default 90."""
+    logs_key: aws.kms.Key | None = None
+    """The key that encrypts the flow-log group (components/log_encryption.py). Default none:
+    CloudWatch Logs' own encryption."""
 
 
 class Network(pulumi.ComponentResource):
@@ -132,6 +151,7 @@ class Network(pulumi.ComponentResource):
     nat_gateways: list[aws.ec2.NatGateway]
     private_route_tables: list[aws.ec2.RouteTable]
     s3_endpoint: aws.ec2.VpcEndpoint
+    interface_endpoints: dict[str, aws.ec2.VpcEndpoint]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlenv:network:Network", name, None, opts)
@@ -242,6 +262,7 @@ class Network(pulumi.ComponentResource):
             tags=named("s3"),
             opts=child,
         )
+        self.interface_endpoints = self._interface_endpoints(prefix, args, named)
 
         self._flow_logs(prefix, args, tags)
         self.register_outputs(
@@ -261,12 +282,55 @@ class Network(pulumi.ComponentResource):
         """The private subnet of one AZ (placement-group pools keep all nodes in one AZ)."""
         return self.private_subnets[self.availability_zones.index(zone)]
 
+    def _interface_endpoints(
+        self, prefix: str, args: NetworkArgs, named: Callable[[str], dict[str, str]]
+    ) -> dict[str, aws.ec2.VpcEndpoint]:
+        """One interface endpoint per ``INTERFACE_ENDPOINT_SERVICES`` entry, HTTPS from the VPC only."""
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{prefix}-endpoints",
+            description=f"mlenv {prefix}: interface endpoints, HTTPS from the VPC only",
+            vpc_id=self.vpc.id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=HTTPS,
+                    to_port=HTTPS,
+                    cidr_blocks=[args.cidr],
+                    description="HTTPS from the VPC",
+                )
+            ],
+            tags=named("endpoints"),
+            opts=child,
+        )
+        endpoints = {}
+        for service in INTERFACE_ENDPOINT_SERVICES:
+            endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{prefix}-{service}-interface",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                subnet_ids=self.private_subnet_ids,
+                security_group_ids=[group.id],
+                private_dns_enabled=True,
+                dns_options=(
+                    aws.ec2.VpcEndpointDnsOptionsArgs(private_dns_only_for_inbound_resolver_endpoint=False)
+                    if service == "s3"
+                    else None
+                ),
+                tags=named(f"{service}-interface"),
+                # The S3 interface endpoint's private DNS needs the gateway endpoint to exist first.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.s3_endpoint]),
+            )
+        return endpoints
+
     def _flow_logs(self, prefix: str, args: NetworkArgs, tags: dict[str, str]) -> None:
         child = pulumi.ResourceOptions(parent=self)
         group = aws.cloudwatch.LogGroup(
             f"{prefix}-flow-logs",
-            name=f"/mlenv/{prefix}/vpc-flow-logs",
+            name=flow_log_group_name(prefix),
             retention_in_days=args.flow_log_retention_days,
+            kms_key_id=args.logs_key.arn if args.logs_key is not None else None,
             tags=tags,
             opts=child,
         )

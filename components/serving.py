@@ -4,8 +4,9 @@ One namespace; service accounts bound by IRSA to roles that read only the models
 the models bucket (plus the feature store's read policy for models that use features). Per
 model: a Deployment (or a KServe InferenceService in RawDeployment mode), a Service, an
 autoscaling/v2 HPA and a PodDisruptionBudget, so replicas scale with load and survive node
-drains. Network policies deny everything by default, then allow DNS, HTTPS egress (S3, STS) and
-ingress to each model's port.
+drains. Network policies deny everything by default, then allow DNS to the cluster's DNS pods, HTTPS
+to the VPC (its S3 and STS interface endpoints, components/network.py) and to the CIDRs the spec
+names, and ingress to each model's port only from the clients the spec names.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_role
 from components.pod_security import pod_security_labels
 from components.tags import Tagging
 from images.catalog import ContainerImage
-from stacks.spec.model import ServedModelSpec
+from stacks.spec.model import ServedModelSpec, ServingClientSpec
 
 COMPONENT = "serving"
 SERVICE_ACCOUNT = "model-server"
@@ -59,8 +60,14 @@ class ServingArgs:
     """The cluster's OIDC provider, trusted by the serving roles."""
     k8s_provider: k8s.Provider
     """The cluster's Kubernetes provider."""
+    vpc_cidr: str
+    """The VPC's CIDR: model servers reach AWS (S3, STS) through interface endpoints in it."""
     namespace: str = "serving"
     """Namespace of every serving object. Default serving."""
+    clients: Sequence[ServingClientSpec] = ()
+    """Who may call the model servers. Default nobody (every path is denied by default)."""
+    egress_cidrs: Sequence[str] = ()
+    """Further HTTPS destinations of the model servers. Default none."""
     runtime: str = "deployment"
     """"deployment" (default): plain Deployments; "kserve": KServe InferenceServices."""
     feature_read_policy: aws.iam.Policy | None = None
@@ -140,9 +147,9 @@ class Serving(pulumi.ComponentResource):
                 name=ns,
                 labels={
                     **self._labels,
-                    # The serving images run as root (catalog), which "restricted" rejects; enforce
-                    # baseline and have the API server warn and audit against restricted.
-                    **pod_security_labels("baseline"),
+                    # Model servers run as a non-root UID (serving_specs.run_as_user), so the
+                    # namespace enforces the restricted Pod Security Standard.
+                    **pod_security_labels("restricted"),
                 },
                 annotations=args.tagging.annotations(),
             ),
@@ -233,31 +240,13 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=self._k8s_ns,
         )
-        dns_port = [
-            k8s.networking.v1.NetworkPolicyPortArgs(protocol=proto, port=53) for proto in ("UDP", "TCP")
-        ]
         k8s.networking.v1.NetworkPolicy(
             f"{env}-serving-allow-egress",
             metadata=self._meta("allow-dns-and-https-egress"),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                )
-                            )
-                        ],
-                        ports=dns_port,
-                    ),
-                    # S3 (model artifacts), STS (IRSA) and the feature store's AWS endpoints.
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
-                    ),
-                ],
+                egress=specs.egress_rules(self._args.vpc_cidr, self._args.egress_cidrs),
             ),
             opts=self._k8s_ns,
         )
@@ -288,7 +277,7 @@ class Serving(pulumi.ComponentResource):
             startup_probe=probes.startup,
             readiness_probe=probes.readiness,
             liveness_probe=probes.liveness,
-            security_context=specs.container_security(model.container.run_as_non_root),
+            security_context=specs.container_security(),
             volume_mounts=mounts,
         )
         pod = k8s.core.v1.PodSpecArgs(
@@ -296,7 +285,7 @@ class Serving(pulumi.ComponentResource):
             automount_service_account_token=False,
             node_selector=specs.pool_selector(spec.pool),
             tolerations=specs.gpu_tolerations(),
-            security_context=specs.pod_security(model.container.run_as_non_root),
+            security_context=specs.pod_security(model.container),
             termination_grace_period_seconds=60,
             containers=[container],
             volumes=volumes,
@@ -373,20 +362,17 @@ class Serving(pulumi.ComponentResource):
             ),
             opts=self._k8s_ns,
         )
-        k8s.networking.v1.NetworkPolicy(
-            f"{env}-{name}-ingress",
-            metadata=self._meta(f"{name}-ingress", selector),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=spec.port)]
-                    )
-                ],
-            ),
-            opts=self._k8s_ns,
-        )
+        if args.clients:
+            k8s.networking.v1.NetworkPolicy(
+                f"{env}-{name}-ingress",
+                metadata=self._meta(f"{name}-ingress", selector),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    policy_types=["Ingress"],
+                    ingress=[specs.ingress_rule(args.clients, spec.port)],
+                ),
+                opts=self._k8s_ns,
+            )
 
     def _inference_service(
         self, model: ServedModel, pod: k8s.core.v1.PodSpecArgs, selector: dict[str, str]

@@ -7,6 +7,7 @@ and the component only assembles. Runtimes: Triton (KServe v2 HTTP health endpoi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +16,7 @@ import pulumi_kubernetes as k8s
 from components.errors import ComponentError
 from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE, LABEL_POOL
 from images.catalog import ContainerImage
+from stacks.spec.model import ServingClientSpec
 
 Runtime = Literal["triton", "vllm"]
 PORT_NAME = "http"
@@ -116,22 +118,39 @@ def pool_selector(pool: str) -> dict[str, str]:
     return {LABEL_POOL: pool}
 
 
-def container_security(run_as_non_root: bool) -> k8s.core.v1.SecurityContextArgs:
-    """Restricted-profile settings; non-root only where the catalog says the image supports it."""
+NON_ROOT_UID = 1000
+"""The UID model servers run as when their image records no non-root user of its own (vLLM and
+Triton default to root). Any non-zero UID works for them: everything they write (HOME, the Hugging
+Face and model caches, /tmp, /dev/shm) is an emptyDir mounted below (``SCRATCH_MOUNTS``), and
+``fsGroup`` makes those volumes group-writable. 1000 is the UID of Triton's own ``triton-server`` user
+(https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/customization_guide/deploy.html)."""
+
+
+def run_as_user(container: ContainerImage) -> int:
+    """The pod's runAsUser: the catalog's recorded non-root user of the image, else ``NON_ROOT_UID``."""
+    return container.user if container.user is not None else NON_ROOT_UID
+
+
+def container_security() -> k8s.core.v1.SecurityContextArgs:
+    """The restricted Pod Security Standard's container settings, non-root included."""
     return k8s.core.v1.SecurityContextArgs(
         allow_privilege_escalation=False,
         privileged=False,
         read_only_root_filesystem=True,
-        run_as_non_root=True if run_as_non_root else None,
+        run_as_non_root=True,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 
 
-def pod_security(run_as_non_root: bool) -> k8s.core.v1.PodSecurityContextArgs:
-    """Pod-level seccomp; non-root images also get the non-root check at pod level."""
+def pod_security(container: ContainerImage) -> k8s.core.v1.PodSecurityContextArgs:
+    """Non-root UID/GID from ``run_as_user``, writable volumes through fsGroup, RuntimeDefault seccomp."""
+    uid = run_as_user(container)
     return k8s.core.v1.PodSecurityContextArgs(
-        run_as_non_root=True if run_as_non_root else None,
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        fs_group=uid,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 
@@ -163,3 +182,57 @@ def server_env() -> list[k8s.core.v1.EnvVarArgs]:
         k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{SCRATCH_MOUNTS['cache']}/huggingface"),
         k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value=SCRATCH_MOUNTS["cache"]),
     ]
+
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""Set by the API server on every namespace (since Kubernetes 1.22), so a policy can select one by name."""
+CLUSTER_DNS = {"k8s-app": "kube-dns"}
+"""The labels of CoreDNS's pods in kube-system on EKS (the EKS add-on keeps the upstream label)."""
+HTTPS = 443
+
+
+def egress_rules(
+    vpc_cidr: str, extra_cidrs: Sequence[str]
+) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
+    """DNS to the cluster's DNS pods; HTTPS to the VPC (S3/STS interface endpoints) and ``extra_cidrs``."""
+    dns = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={NAMESPACE_NAME_LABEL: "kube-system"}
+                ),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=CLUSTER_DNS),
+            )
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")],
+    )
+    https = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+            for cidr in (vpc_cidr, *extra_cidrs)
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=HTTPS)],
+    )
+    return [dns, https]
+
+
+def ingress_rule(
+    clients: Sequence[ServingClientSpec], port: int
+) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+    """The model's port, from the named clients' namespaces (and pods) only."""
+    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+        from_=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={NAMESPACE_NAME_LABEL: client.namespace}
+                ),
+                pod_selector=(
+                    k8s.meta.v1.LabelSelectorArgs(match_labels=dict(client.pod_labels))
+                    if client.pod_labels
+                    else None
+                ),
+            )
+            for client in clients
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+    )

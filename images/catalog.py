@@ -145,6 +145,8 @@ class ContainerImage(_Frozen):
     cudnn: Text | None = None
     purpose: Purpose
     run_as_non_root: bool
+    user: Annotated[int, Field(ge=1, le=2147483647)] | None = None
+    """The numeric UID of the image's default user, recorded where it is not root."""
     privileged_reason: Text | None = None
 
     @property
@@ -156,6 +158,12 @@ class ContainerImage(_Frozen):
     def _purpose_rules(self) -> ContainerImage:
         if self.purpose in WORKLOAD_PURPOSES and self.cuda is None:
             raise ValueError(f"a {self.purpose} container must state the CUDA runtime it carries (cuda)")
+        if self.run_as_non_root and self.user is None:
+            # runAsNonRoot with a named (non-numeric) image user makes the kubelet refuse the pod
+            # ("image has non-numeric user ... cannot verify user is non-root"), so record the UID.
+            raise ValueError("run_as_non_root: true needs the default user's numeric UID (user)")
+        if not self.run_as_non_root and self.user is not None:
+            raise ValueError("user is recorded only for images whose default user is not root")
         if self.privileged_reason is not None and self.purpose != "system":
             # Exemptions from restricted pod security are for cluster components, never for workloads.
             raise ValueError("privileged_reason is only allowed for purpose: system")

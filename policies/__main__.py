@@ -66,6 +66,7 @@ from policies.gpu_workloads import (
     workload_cuda_compatible,
 )
 from policies.iam import iam_trust_scoped, no_broad_managed_policies, no_wildcard_iam
+from policies.keys_and_logs import kms_keys_have_key_policy, log_groups_encrypted_and_retained
 from policies.kubernetes import (
     namespace_pod_security,
     pods_drop_all_capabilities,
@@ -74,6 +75,7 @@ from policies.kubernetes import (
     pods_run_as_non_root,
     pods_seccomp_runtime_default,
 )
+from policies.network_policies import namespaces_default_deny, network_policies_narrow
 from policies.policy_types import MlenvPolicy
 from policies.storage import (
     s3_access_logging,
@@ -108,6 +110,9 @@ RULES: list[MlenvPolicy] = [
     dynamodb_kms,
     redis_encrypted_with_auth,
     no_public_principal,
+    # keys and logs
+    kms_keys_have_key_policy,
+    log_groups_encrypted_and_retained,
     # compute
     eks_private_endpoint,
     eks_secrets_encryption,
@@ -148,6 +153,8 @@ RULES: list[MlenvPolicy] = [
     pods_seccomp_runtime_default,
     pods_no_host_namespaces,
     namespace_pod_security,
+    network_policies_narrow,
+    namespaces_default_deny,
     # experiments
     experiment_expiry,
     experiment_gpu_cap,

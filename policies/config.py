@@ -96,6 +96,12 @@ PROPERTIES: Mapping[str, Mapping[str, Any]] = {
         ["AmazonSSMManagedInstanceCore", "AmazonEC2RoleforSSM"],
         "AWS managed policies that give interactive access to instances (Session Manager).",
     ),
+    "min_log_retention_days": {
+        "type": "integer",
+        "minimum": 1,
+        "default": 90,
+        "description": "Fewest days a CloudWatch log group may keep logs (flow logs, control-plane audit).",
+    },
     "forbidden_managed_policies": _strings(
         ["AdministratorAccess", "PowerUserAccess", "IAMFullAccess"],
         "AWS managed policies that grant everything in a service or account.",

@@ -23,14 +23,22 @@ def _permission_documents(args: ResourceValidationArgs) -> Iterator[tuple[str, A
             yield f"inline policy {get(inline, 'name')}", get(inline, "policy")
 
 
+ACTIONS_AUTHORISED_ONLY_ON_ANY_RESOURCE = frozenset({"logs:DescribeLogGroups"})
+"""Actions for which the Service Authorization Reference lists no resource type, so IAM authorises
+them only with ``"Resource": "*"`` (https://docs.aws.amazon.com/service-authorization/latest/reference/
+list_amazoncloudwatchlogs.html). A statement of only these actions may name ``*``."""
+
+
 def _wildcard_problems(statement: Mapping[str, Any]) -> list[str]:
     problems = []
+    actions = strings(get(statement, "Action"))
+    any_resource_ok = bool(actions) and all(a in ACTIONS_AUTHORISED_ONLY_ON_ANY_RESOURCE for a in actions)
     if get(statement, "NotAction") is not None or get(statement, "NotResource") is not None:
         problems.append("uses NotAction/NotResource (allows everything not listed)")
     for action in strings(get(statement, "Action")):
         if action == "*" or action.endswith(":*"):
             problems.append(f"allows action {action!r}")
-    if "*" in strings(get(statement, "Resource")):
+    if "*" in strings(get(statement, "Resource")) and not any_resource_ok:
         problems.append("allows resource '*'")
     return problems
 

@@ -2,10 +2,10 @@
 
 Each control of the restricted profile is its own policy, so a finding names exactly what to
 change. The only exceptions are the ones images/catalog.yaml states: a ``system`` container with a
-``privileged_reason`` (the NVIDIA device plugin) is exempt from the privilege and host controls,
-and a container the catalog records as running as root (``run_as_non_root: false``) is exempt from
-the non-root control. A namespace that enforces less than ``restricted`` must hold only such
-workloads (``namespace-pod-security``).
+``privileged_reason`` (the NVIDIA device plugin) is exempt from the privilege, host and non-root
+controls. An image that runs as root by default is no exception: the workload sets a non-root
+user (the catalog's ``user``, or mlenv's non-root UID). A namespace that enforces less than
+``restricted`` must hold only workloads with a ``privileged_reason`` (``namespace-pod-security``).
 """
 
 from __future__ import annotations
@@ -78,17 +78,11 @@ pods_not_privileged = ResourcePolicy(
 )
 
 
-def root_exempt(container: Mapping[str, Any]) -> bool:
-    """The catalog records that the image runs as root (``run_as_non_root: false``)."""
-    entry = _catalog_entry(container)
-    return entry is not None and (not entry.run_as_non_root or entry.privileged_reason is not None)
-
-
 def check_run_as_non_root(args: ResourceValidationArgs, report: Report) -> None:
     """Containers run as non-root (pod or container level), never as UID 0."""
     if args.resource_type not in T.WORKLOADS:
         return
-    for pod, container in _containers(args, root_exempt):
+    for pod, container in _containers(args, privileged_exempt):
         name = get(container, "name")
         own = get(container, "securityContext.runAsNonRoot")
         non_root = own if own is not None else get(pod, "securityContext.runAsNonRoot")
@@ -100,7 +94,7 @@ def check_run_as_non_root(args: ResourceValidationArgs, report: Report) -> None:
 
 pods_run_as_non_root = ResourcePolicy(
     name="pods-run-as-non-root",
-    description="Containers run as a non-root user unless the catalog records that their image runs as root.",
+    description="Containers run as a non-root user unless the catalog states why one needs privileges.",
     check=check_run_as_non_root,
 )
 
@@ -208,23 +202,10 @@ def check_namespace_pod_security(args: StackValidationArgs, report: Report) -> N
             report(f"namespace {name}: label it {ENFORCE_LABEL}=restricted", namespace.urn)
             continue
         entries = [e for t in tenants if _namespace_of(t) == name for e in _entries(t)]
-        if level == "privileged":
-            if not (entries and all(e is not None and e.privileged_reason for e in entries)):
-                report(
-                    f"namespace {name} enforces privileged: only workloads whose every image has a "
-                    "privileged_reason in images/catalog.yaml may run there; enforce restricted",
-                    namespace.urn,
-                )
-            continue
-        labels = get(namespace.props, "metadata.labels")
-        watched = all(
-            get(labels, (f"pod-security.kubernetes.io/{mode}",)) == "restricted" for mode in ("warn", "audit")
-        )
-        rooted = all(e is not None and (not e.run_as_non_root or e.privileged_reason) for e in entries)
-        if not (watched and rooted):
+        if not (entries and all(e is not None and e.privileged_reason for e in entries)):
             report(
-                f"namespace {name} enforces baseline: label it warn=restricted and audit=restricted, and run "
-                "only catalog images recorded as running as root there; otherwise enforce restricted",
+                f"namespace {name} enforces {level}: only workloads whose every image has a "
+                "privileged_reason in images/catalog.yaml may run below restricted; enforce restricted",
                 namespace.urn,
             )
 

@@ -27,6 +27,7 @@ ECR_REPOSITORY_POLICY: Final = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 DYNAMODB_TABLE: Final = "aws:dynamodb/table:Table"
 REDIS_REPLICATION_GROUP: Final = "aws:elasticache/replicationGroup:ReplicationGroup"
 KMS_KEY: Final = "aws:kms/key:Key"
+LOG_GROUP: Final = "aws:cloudwatch/logGroup:LogGroup"
 GLUE_CATALOG_DATABASE: Final = "aws:glue/catalogDatabase:CatalogDatabase"
 ATHENA_WORKGROUP: Final = "aws:athena/workgroup:Workgroup"
 
@@ -63,6 +64,7 @@ IAM_ATTACHMENTS: Final = frozenset(
 )
 
 K8S_NAMESPACE: Final = "kubernetes:core/v1:Namespace"
+K8S_NETWORK_POLICY: Final = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 K8S_POD: Final = "kubernetes:core/v1:Pod"
 K8S_DEPLOYMENT: Final = "kubernetes:apps/v1:Deployment"
 K8S_STATEFUL_SET: Final = "kubernetes:apps/v1:StatefulSet"

@@ -10,7 +10,6 @@ it, never a silent empty answer.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,9 +61,9 @@ class MockContext:
         """``aws:s3/bucket:Bucket`` -> ``s3``."""
         return self.type.split(":")[1].split("/")[0]
 
-    def arn(self, resource: str) -> str:
-        """A regional ARN in this account."""
-        return f"arn:aws:{self.service}:{self.region}:{self.account}:{resource}"
+    def arn(self, resource: str, service: str | None = None) -> str:
+        """A regional ARN in this account (``service`` when the type token's module is not it)."""
+        return f"arn:aws:{service or self.service}:{self.region}:{self.account}:{resource}"
 
 
 ComputedFn = Callable[[MockContext], dict[str, Any]]
@@ -86,13 +85,65 @@ ID_IS_NAME = {
 """Types whose AWS id is their name, as the provider reports it (a bucket's id is its name)."""
 
 
-def _kebab(type_token: str) -> str:
-    resource = type_token.rsplit(":", 1)[-1]
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", resource).lower()
+EC2_ID_PREFIXES: dict[str, str] = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/flowLog:FlowLog": "fl",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:ec2/placementGroup:PlacementGroup": "pg",
+}
+"""EC2 ids are ``<prefix>-<17 hex>`` (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/
+API_Vpc.html and the other shapes' ``...Id`` members, e.g. ``vpc-1a2b3c4d5e6f1a2b3``)."""
+
+ArnFn = Callable[["MockContext", str], str]
+
+ARNS: dict[str, ArnFn] = {
+    # EC2: arn:aws:ec2:<region>:<account>:<resource-type>/<id> (Service Authorization Reference, EC2)
+    **{
+        token: (lambda kind: lambda c, i: c.arn(f"{kind}/{i}", "ec2"))(kind)
+        for token, kind in {
+            "aws:ec2/vpc:Vpc": "vpc",
+            "aws:ec2/subnet:Subnet": "subnet",
+            "aws:ec2/routeTable:RouteTable": "route-table",
+            "aws:ec2/internetGateway:InternetGateway": "internet-gateway",
+            "aws:ec2/eip:Eip": "elastic-ip",
+            "aws:ec2/vpcEndpoint:VpcEndpoint": "vpc-endpoint",
+            "aws:ec2/securityGroup:SecurityGroup": "security-group",
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "security-group",
+            "aws:ec2/flowLog:FlowLog": "vpc-flow-log",
+            "aws:ec2/launchTemplate:LaunchTemplate": "launch-template",
+        }.items()
+    },
+    # arn:aws:logs:<region>:<account>:log-group:<name> (CloudWatch Logs user guide,
+    # iam-access-control-overview-cwl.html; the provider reports it without the trailing ":*")
+    "aws:cloudwatch/logGroup:LogGroup": lambda c, _i: c.arn(f"log-group:{c.physical_name}", "logs"),
+    "aws:cloudwatch/eventRule:EventRule": lambda c, _i: c.arn(f"rule/{c.physical_name}", "events"),
+    "aws:sqs/queue:Queue": lambda c, _i: c.arn(c.physical_name, "sqs"),
+    "aws:eks/addon:Addon": lambda c, _i: c.arn(
+        f"addon/{c.inputs.get('clusterName')}/{c.inputs.get('addonName')}/{c.uuid}", "eks"
+    ),
+    "aws:eks/accessEntry:AccessEntry": lambda c, _i: c.arn(
+        f"access-entry/{c.inputs.get('clusterName')}/role/{c.account}/"
+        f"{str(c.inputs.get('principalArn', '')).rsplit('/', 1)[-1]}/{c.uuid}",
+        "eks",
+    ),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": lambda c, _i: c.arn(
+        f"podidentityassociation/{c.inputs.get('clusterName')}/a-{c.suffix}0000000000", "eks"
+    ),
+}
+"""Where a type's ARN is not built by its ``COMPUTED`` entry: the ARN AWS reports, from the resource's
+id. A type in neither table gets no ARN (most settings resources have none)."""
 
 
 def _generic_aws(ctx: MockContext) -> dict[str, Any]:
-    return {"arn": ctx.arn(f"{_kebab(ctx.type)}/{ctx.physical_name}"), "name": ctx.physical_name}
+    return {"name": ctx.physical_name}
 
 
 COMPUTED: dict[str, ComputedFn] = {
@@ -148,7 +199,6 @@ COMPUTED: dict[str, ComputedFn] = {
         "arn": f"arn:aws:iam::{c.account}:oidc-provider/{str(c.inputs.get('url', '')).removeprefix('https://')}",
     },
     "aws:ec2/launchTemplate:LaunchTemplate": lambda c: {
-        "arn": c.arn(f"launch-template/lt-{c.suffix}0000000000"),
         "latestVersion": 1,
         "defaultVersion": 1,
         "name": c.physical_name,
@@ -156,7 +206,7 @@ COMPUTED: dict[str, ComputedFn] = {
     "aws:ec2/placementGroup:PlacementGroup": lambda c: {
         "arn": c.arn(f"placement-group/{c.physical_name}"),
         "name": c.physical_name,
-        "placementGroupId": f"pg-{c.suffix}0000000000",
+        "placementGroupId": mock_id(c),
     },
     "aws:eks/nodeGroup:NodeGroup": lambda c: {
         "arn": c.arn(f"nodegroup/{c.inputs.get('clusterName')}/{c.inputs.get('nodeGroupName')}/{c.uuid}"),
@@ -200,8 +250,8 @@ def _eks_cluster(c: MockContext) -> dict[str, Any]:
         "status": "ACTIVE",
         "vpcConfig": {
             **(dict(vpc_config) if isinstance(vpc_config, Mapping) else {}),
-            "clusterSecurityGroupId": f"sg-{c.suffix}0000000000",
-            "vpcId": "vpc-offline",
+            "clusterSecurityGroupId": "sg-" + hashlib.sha256(c.physical_name.encode()).hexdigest()[:17],
+            "vpcId": "vpc-" + hashlib.sha256(str(vpc_config).encode()).hexdigest()[:17],
         },
     }
 
@@ -220,6 +270,19 @@ INVOKES: dict[str, Callable[[Mapping[str, Any], str], dict[str, Any]]] = {
     },
     "aws:index/getRegion:getRegion": lambda _a, region: {"name": region, "region": region, "id": region},
 }
+
+
+def mock_id(ctx: MockContext) -> str:
+    """The id AWS gives: the name for ``ID_IS_NAME`` types, ``<prefix>-<17 hex>`` for EC2, the key id
+    for KMS keys, else ``<name>-id``."""
+    if ctx.type in ID_IS_NAME:
+        return ctx.physical_name
+    prefix = EC2_ID_PREFIXES.get(ctx.type)
+    if prefix is not None:
+        return f"{prefix}-{hashlib.sha256(f'{ctx.type}::{ctx.name}'.encode()).hexdigest()[:17]}"
+    if ctx.type == "aws:kms/key:Key":
+        return ctx.uuid
+    return f"{ctx.physical_name}-id"
 
 
 class OfflineMocks(Mocks):
@@ -242,7 +305,10 @@ class OfflineMocks(Mocks):
         state = {**dict(args.inputs), **computed(ctx)}
         if args.typ.startswith("kubernetes:"):
             return ctx.physical_name, state
-        return (ctx.physical_name if args.typ in ID_IS_NAME else f"{ctx.physical_name}-id"), state
+        resource_id = mock_id(ctx)
+        if args.typ in ARNS:
+            state["arn"] = ARNS[args.typ](ctx, resource_id)
+        return resource_id, state
 
     def _stack_reference(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         ref = str(args.inputs.get("name", args.name))

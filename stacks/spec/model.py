@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -51,6 +52,20 @@ IamRoleArn = Annotated[
 TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]*$", max_length=256)]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]+$", min_length=1, max_length=128)]
 InstanceType = Annotated[str, StringConstraints(pattern=INSTANCE_TYPE)]
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
+"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy ``retentionInDays``,
+https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html),
+up to seven years; the policy pack sets the floor (``min_log_retention_days``)."""
+
+
+def _log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(v) for v in LOG_RETENTION_DAYS)
+        raise ValueError(f"CloudWatch Logs keeps logs for one of {allowed} days; pick the next value up")
+    return value
+
+
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
 
 
 class _Spec(BaseModel):
@@ -68,6 +83,8 @@ class NetworkSpec(_Spec):
     """Availability zones to spread subnets over. Default 2; production asks for 3."""
     nat_gateways: Literal["single", "per_az"] = "single"
     """One NAT gateway for the VPC (cheap, dev) or one per AZ (no cross-AZ dependency, prod)."""
+    flow_log_retention_days: LogRetentionDays = 90
+    """Days VPC flow logs are kept (a CloudWatch Logs retention period). Default 90."""
 
     @field_validator("cidr")
     @classmethod
@@ -107,6 +124,8 @@ class ClusterSpec(_Spec):
     """IAM roles of humans, granted read-only view access. Default: none."""
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
     """The CPU system node group. Default: 2-3 x m7i.large."""
+    log_retention_days: LogRetentionDays = 365
+    """Days control-plane (audit) logs are kept (a CloudWatch Logs retention period). Default 365."""
 
     @field_validator("public_access_cidrs")
     @classmethod
@@ -238,6 +257,26 @@ class ServedModelSpec(_Spec):
     """Whether it reads the feature store online (adds the read role). Default no."""
 
 
+LabelKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    ),
+]
+"""A Kubernetes label key: an optional DNS-subdomain prefix and a name of at most 63 characters
+(https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set)."""
+LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+
+class ServingClientSpec(_Spec):
+    """Pods allowed to call the model servers: an ingress controller or a client namespace."""
+
+    namespace: DnsLabel
+    """The namespace the calls come from (matched by its ``kubernetes.io/metadata.name`` label)."""
+    pod_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    """Only pods with these labels in that namespace. Default: every pod of the namespace."""
+
+
 class ServingSpec(_Spec):
     """The serving environment on the cluster."""
 
@@ -245,6 +284,24 @@ class ServingSpec(_Spec):
     runtime: Literal["deployment", "kserve"] = "deployment"
     """Plain Deployments (default) or KServe InferenceServices when the cluster runs KServe."""
     models: list[ServedModelSpec] = Field(default_factory=list)
+    clients: list[ServingClientSpec] = Field(default_factory=list)
+    """Who may call the model servers on their ports. Default: nobody outside the serving namespace's
+    own pods (every other path is denied by default)."""
+    egress_cidrs: list[str] = Field(default_factory=list)
+    """Addresses beyond cluster DNS and the VPC (its AWS endpoints) the model servers may reach on
+    HTTPS. Default none."""
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _egress_cidrs_parse(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                network = ipaddress.ip_network(value, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a CIDR ({exc})") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"{value!r} is every address: name the destinations the servers need")
+        return values
 
 
 class ExperimentSpec(_Spec):
