@@ -118,12 +118,13 @@ def pool_selector(pool: str) -> dict[str, str]:
     return {LABEL_POOL: pool}
 
 
-NON_ROOT_UID = 1000
+NON_ROOT_UID = 10001
 """The UID model servers run as when their image records no non-root user of its own (vLLM and
 Triton default to root). Any non-zero UID works for them: everything they write (HOME, the Hugging
 Face and model caches, /tmp, /dev/shm) is an emptyDir mounted below (``SCRATCH_MOUNTS``), and
-``fsGroup`` makes those volumes group-writable. 1000 is the UID of Triton's own ``triton-server`` user
-(https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/customization_guide/deploy.html)."""
+``fsGroup`` makes those volumes group-writable. Above 10000, so it matches no user of the node or of
+the image's /etc/passwd (Checkov CKV_K8S_40, "Containers should run as a high UID to avoid host
+conflict")."""
 
 
 def run_as_user(container: ContainerImage) -> int:

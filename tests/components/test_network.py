@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from components.network import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG
+import json
+
+from components.network import ELB_ROLE_TAG, HTTPS, INTERFACE_ENDPOINT_SERVICES, INTERNAL_ELB_ROLE_TAG
 from stacks.offline.plan import Plan
 from tests.components.compute_helpers import only, spec_of
+from tests.oracles.arn_formats import arn_pattern
 from tests.oracles.botocore_models import assert_allowed
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -58,8 +61,8 @@ def test_nat_gateways_follow_the_spec_and_every_private_table_egresses_through_o
 
 def test_s3_gateway_endpoint_serves_every_private_route_table(plan: Plan) -> None:
     spec = spec_of(plan)
-    endpoint = only(plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")).plain_inputs()
-    assert endpoint["vpcEndpointType"] == "Gateway"
+    endpoints = [e.plain_inputs() for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")]
+    (endpoint,) = [e for e in endpoints if e["vpcEndpointType"] == "Gateway"]
     assert_allowed(endpoint["vpcEndpointType"], "ec2", "VpcEndpointType")
     assert endpoint["serviceName"] == f"com.amazonaws.{spec.region}.s3"
     private_tables = {t.id for t in plan.of_type("aws:ec2/routeTable:RouteTable") if "private" in t.name}
@@ -71,3 +74,55 @@ def test_vpc_flow_logs_capture_all_traffic(plan: Plan) -> None:
     assert_allowed(flow["trafficType"], "ec2", "TrafficType")
     assert flow["trafficType"] == "ALL"
     assert_allowed(flow["logDestinationType"], "ec2", "LogDestinationType")
+
+
+def test_s3_and_sts_interface_endpoints_in_the_private_subnets_https_from_the_vpc_only(plan: Plan) -> None:
+    spec = spec_of(plan)
+    assert spec.network is not None
+    interface = {
+        e.plain_inputs()["serviceName"].rsplit(".", 1)[-1]: e.plain_inputs()
+        for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["vpcEndpointType"] == "Interface"
+    }
+    assert set(interface) == set(INTERFACE_ENDPOINT_SERVICES) == {"s3", "sts"}
+    private_subnets = {s.id for s in plan.of_type(SUBNET) if INTERNAL_ELB_ROLE_TAG in s.inputs["tags"]}
+    group = only([g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-endpoints")])
+    for endpoint in interface.values():
+        assert endpoint["privateDnsEnabled"] is True
+        assert set(endpoint["subnetIds"]) == private_subnets
+        assert endpoint["securityGroupIds"] == [group.id]
+    # S3's interface endpoint answers the S3 names inside the VPC too, not only for inbound resolvers.
+    assert interface["s3"]["dnsOptions"]["privateDnsOnlyForInboundResolverEndpoint"] is False
+    (rule,) = group.plain_inputs()["ingress"]
+    assert (rule["fromPort"], rule["toPort"], rule["cidrBlocks"]) == (
+        HTTPS,
+        HTTPS,
+        [spec.network.cidr],
+    )
+    assert not group.plain_inputs().get("egress")
+
+
+def test_flow_logs_encrypted_with_the_logs_key_kept_as_the_spec_says(plan: Plan) -> None:
+    spec = spec_of(plan)
+    assert spec.network is not None
+    group = only([g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name.endswith("-flow-logs")])
+    key = only([k for k in plan.of_type("aws:kms/key:Key") if k.name == f"{spec.name}-logs"])
+    assert group.property_dependencies["kmsKeyId"] == [key.urn]
+    assert group.inputs["retentionInDays"] == spec.network.flow_log_retention_days
+
+
+def test_flow_log_role_grants_each_action_on_a_resource_it_applies_to(plan: Plan) -> None:
+    policy = only([p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-flow-logs")])
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert statements["FindLogGroups"] == {
+        "Sid": "FindLogGroups",
+        "Effect": "Allow",
+        "Action": ["logs:DescribeLogGroups"],
+        "Resource": "*",
+    }
+    write = statements["WriteFlowLogStreams"]
+    assert "logs:DescribeLogGroups" not in write["Action"]
+    group_arn, streams = write["Resource"]
+    assert arn_pattern("aws:cloudwatch/logGroup:LogGroup").match(group_arn), group_arn
+    assert group_arn.endswith(":log-group:/mlenv/" + spec_of(plan).name + "/vpc-flow-logs")
+    assert streams == f"{group_arn}:*"

@@ -18,3 +18,11 @@ def aws_takes_tags(type_token: str) -> bool:
     module = importlib.import_module(f"pulumi_aws.{module_path.split('/')[0]}")
     cls = getattr(module, class_name)
     return "tags" in inspect.signature(cls._internal_init).parameters
+
+
+@functools.cache
+def aws_reports_arn(type_token: str) -> bool:
+    """Whether a pulumi-aws resource type has an ``arn`` output, per its generated SDK class."""
+    _, module_path, class_name = type_token.split(":")
+    module = importlib.import_module(f"pulumi_aws.{module_path.split('/')[0]}")
+    return isinstance(getattr(getattr(module, class_name), "arn", None), property)
