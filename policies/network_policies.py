@@ -97,14 +97,18 @@ def check_default_deny(args: StackValidationArgs, report: Report) -> None:
     denied = {
         get(p.props, "metadata.namespace") for p in of_type(args.resources, T.K8S_NETWORK_POLICY) if _denies_all(p)
     }
+    namespaces = {get(n.props, "metadata.name"): n.urn for n in of_type(args.resources, T.K8S_NAMESPACE)}
+    reported: set[Any] = set()
     for workload in workloads:
         namespace = get(workload.props, "metadata.namespace")
-        if namespace not in denied:
-            report(
-                f"namespace {namespace} has no default-deny NetworkPolicy (empty podSelector, policyTypes "
-                "Ingress and Egress, no rules): add one, then allow the paths its pods need",
-                workload.urn,
-            )
+        if namespace in denied or namespace in reported:
+            continue
+        reported.add(namespace)
+        report(
+            f"namespace {namespace} has no default-deny NetworkPolicy (empty podSelector, policyTypes "
+            "Ingress and Egress, no rules): add one, then allow the paths its pods need",
+            namespaces.get(namespace, workload.urn),
+        )
 
 
 namespaces_default_deny = StackPolicy(

@@ -11,17 +11,23 @@ import pytest
 
 from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, LABEL_POOL
 from components.serving import ServedModel, Serving, ServingArgs
+from components.serving_specs import NON_ROOT_UID
 from components.tags import Tagging
 from images.catalog import load_catalog
 from stacks.offline.engine import run_program
 from stacks.offline.plan import Plan
-from stacks.spec.model import ServedModelSpec
+from stacks.spec.model import ServedModelSpec, ServingClientSpec
 from tests.oracles.kubernetes import validate
 
 TRITON, VLLM = "tritonserver-25.08", "vllm-openai-v0.10.1.1"
+VPC_CIDR, PARTNER_API = "10.20.0.0/16", "203.0.113.0/24"
+CLIENTS = (
+    ServingClientSpec(namespace="ingress-nginx", pod_labels={"app.kubernetes.io/name": "ingress-nginx"}),
+    ServingClientSpec(namespace="apps"),
+)
 
 
-def program(runtime: str = "deployment") -> Any:
+def program(runtime: str = "deployment", clients: tuple[ServingClientSpec, ...] = CLIENTS) -> Any:
     catalog = load_catalog()
     models = [
         ServedModelSpec(
@@ -53,6 +59,9 @@ def program(runtime: str = "deployment") -> Any:
                     client_id_lists=["sts.amazonaws.com"],
                 ),
                 k8s_provider=k8s.Provider("k8s", kubeconfig="{}"),
+                vpc_cidr=VPC_CIDR,
+                clients=clients,
+                egress_cidrs=(PARTNER_API,),
                 runtime=runtime,
                 feature_read_policy=aws.iam.Policy("fs-read", policy="{}"),
             ),
@@ -121,7 +130,58 @@ def test_hpa_pdb_and_network_policies(plan: Plan) -> None:
         for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     }
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    assert policies["ranker-ingress"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    assert policies["ranker-ingress"]["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+                },
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}},
+            ],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        }
+    ]
+    dns, https = policies["allow-dns-and-https-egress"]["egress"]
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    # HTTPS only to the VPC (its S3/STS interface endpoints) and what the spec names; never anywhere.
+    assert https == {
+        "to": [{"ipBlock": {"cidr": VPC_CIDR}}, {"ipBlock": {"cidr": PARTNER_API}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+
+
+def test_without_clients_no_path_into_the_model_servers_is_opened(run_offline: Any) -> None:
+    plan = run_offline(program(clients=()))
+    names = {r.inputs["metadata"]["name"] for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert names == {"default-deny", "allow-dns-and-https-egress"}
+
+
+@pytest.mark.parametrize("name", ["ranker", "chat"])
+def test_model_servers_run_as_a_non_root_uid_with_writable_volumes(plan: Plan, name: str) -> None:
+    pod = deployment(plan, name)["spec"]["template"]["spec"]
+    # The catalog records no non-root user for Triton or vLLM (both default to root).
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == pod["securityContext"]["runAsGroup"] == NON_ROOT_UID
+    assert pod["securityContext"]["fsGroup"] == NON_ROOT_UID
+    (container,) = pod["containers"]
+    assert container["securityContext"]["runAsNonRoot"] is True
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/tmp", "/cache"} <= mounts
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["HOME"] in mounts and env["HF_HOME"].startswith("/cache/")
+
+
+def test_serving_namespace_enforces_restricted(plan: Plan) -> None:
+    (namespace,) = plan.of_type("kubernetes:core/v1:Namespace")
+    labels = namespace.inputs["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_serving_roles_read_only_their_model_prefixes(plan: Plan) -> None:

@@ -35,7 +35,35 @@ UNSCOPED_WEB_IDENTITY = _document(
         "Action": "sts:AssumeRoleWithWebIdentity",
     }
 )
-NON_ROOT_FOREIGN = setv(*DEPLOY, f"{CONTAINER}.image", FOREIGN_IMAGE, id="non-catalog image")
+NO_NON_ROOT = both(
+    setv(*DEPLOY, f"{CONTAINER}.securityContext.runAsNonRoot", DELETE, id="a"),
+    setv(*DEPLOY, f"{POD}.securityContext.runAsNonRoot", DELETE, id="b"),
+    id="runAsNonRoot removed",
+)
+NP = T.K8S_NETWORK_POLICY
+INGRESS = (NP, "prod-fraud-ranker-ingress")
+EGRESS = (NP, "prod-serving-allow-egress")
+DEFAULT_DENY = (NP, "prod-serving-default-deny")
+KEY = (T.KMS_KEY, "prod-artifacts")
+AWS_DEFAULT_KEY_POLICY = _document(
+    {
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+)
+OPEN_KEY_POLICY = _document(
+    {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+    }
+)
+FLOW_LOGS = (T.LOG_GROUP, "prod-flow-logs")
 
 CASES: list[Case] = [
     # storage: buckets joined with settings
@@ -631,15 +659,18 @@ CASES += [
         "prod",
         extra_pass=("dev",),
         fails=[
-            NON_ROOT_FOREIGN,
+            NO_NON_ROOT,
+            setv(*DEPLOY, f"{CONTAINER}.securityContext.runAsUser", 0, id="uid 0"),
             both(
                 setv(*DEPLOY, f"{CONTAINER}.image", FOREIGN_IMAGE, id="a"),
-                setv(*DEPLOY, f"{CONTAINER}.securityContext.runAsUser", 0, id="b"),
-                id="uid 0",
+                setv(*DEPLOY, f"{POD}.securityContext.runAsUser", 0, id="b"),
+                id="uid 0 with a non-catalog image",
             ),
         ],
         missing=both(
-            NON_ROOT_FOREIGN, setv(*DEPLOY, f"{POD}.securityContext", DELETE, id="b"), id="no pod context"
+            setv(*DEPLOY, f"{CONTAINER}.securityContext.runAsNonRoot", DELETE, id="a"),
+            setv(*DEPLOY, f"{POD}.securityContext", DELETE, id="b"),
+            id="no pod context",
         ),
         unknown_=unknown(*DEPLOY, f"{CONTAINER}.image"),
     ),
@@ -702,17 +733,11 @@ CASES += [
             ),
             setv(
                 *SERVING_NS,
-                ("metadata", "labels", "pod-security.kubernetes.io/audit"),
-                DELETE,
-                id="baseline unaudited",
+                ("metadata", "labels", "pod-security.kubernetes.io/enforce"),
+                "baseline",
+                id="serving enforces baseline",
             ),
-            setv(
-                *DEPLOY,
-                f"{CONTAINER}.image",
-                FOREIGN_IMAGE,
-                id="baseline with an unknown image",
-                on=SERVING_NS,
-            ),
+
         ],
         missing=setv(
             *SERVING_NS,
@@ -721,6 +746,67 @@ CASES += [
             id="no enforce label",
         ),
         unknown_=unknown(*SERVING_NS, ("metadata", "labels", "pod-security.kubernetes.io/enforce")),
+    ),
+    Case(
+        "namespace-pod-security",
+        "fail",
+        "experiment",
+        setv(
+            *EXP_NS,
+            ("metadata", "labels", "pod-security.kubernetes.io/enforce"),
+            "baseline",
+            id="experiment enforces baseline",
+        ),
+    ),
+    # keys and logs
+    *cases(
+        "kms-keys-have-key-policy",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*KEY, "policy", AWS_DEFAULT_KEY_POLICY, id="aws default policy"),
+            setv(*KEY, "policy", OPEN_KEY_POLICY, id="principal *"),
+            setv(*KEY, "policy", "not json", id="not a document"),
+        ],
+        missing=setv(*KEY, "policy", DELETE, id="no key policy"),
+        unknown_=unknown(*KEY, "policy"),
+    ),
+    *cases(
+        "log-groups-encrypted-and-retained",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*FLOW_LOGS, "retentionInDays", 30, id="30 days"),
+            setv(*FLOW_LOGS, "retentionInDays", 60, id="60 days"),
+        ],
+        missing=setv(*FLOW_LOGS, "kmsKeyId", DELETE, id="no customer key"),
+        unknown_=unknown(*FLOW_LOGS, "retentionInDays"),
+    ),
+    # network policies
+    *cases(
+        "network-policies-narrow",
+        "prod",
+        extra_pass=("dev", "experiment"),
+        fails=[
+            setv(*EGRESS, "spec.egress.1.to.0.ipBlock.cidr", "0.0.0.0/0", id="egress anywhere"),
+            setv(*EGRESS, "spec.egress.1.to", [], id="egress without peers"),
+            setv(*INGRESS, "spec.ingress.0.from.0.namespaceSelector", {}, id="every namespace"),
+            setv(*INGRESS, "spec.ingress.0.from.0", {}, id="empty peer"),
+        ],
+        missing=setv(*INGRESS, "spec.ingress.0.from", DELETE, id="ingress from anywhere"),
+        unknown_=unknown(*INGRESS, "spec.ingress"),
+    ),
+    *cases(
+        "namespaces-default-deny",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            drop(*DEFAULT_DENY, id="no default deny", on=SERVING_NS),
+            setv(*DEFAULT_DENY, "spec.podSelector", {"matchLabels": {"a": "b"}}, id="not every pod", on=SERVING_NS),
+            setv(*DEFAULT_DENY, "spec.ingress", [{}], id="allows all ingress", on=SERVING_NS),
+        ],
+        missing=setv(*DEFAULT_DENY, "spec.policyTypes", DELETE, id="no policy types", on=SERVING_NS),
+        unknown_=unknown(*DEFAULT_DENY, "spec.podSelector", on=SERVING_NS),
     ),
     # experiments
     *cases(

@@ -36,6 +36,8 @@ DOMAIN_MODULES = (
     "gpu_workloads",
     "drift",
     "kubernetes",
+    "network_policies",
+    "keys_and_logs",
     "experiments",
 )
 REPO = Path(__file__).resolve().parents[2]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from components.errors import ComponentError
 from components.feature_store import glue_database_name, table_name, table_name_template
 from components.irsa import ServiceAccountRef, issuer_host
-from components.serving_specs import probes, replica_resources, runtime_of
-from images.catalog import load_catalog
+from components.serving_specs import NON_ROOT_UID, pod_security, probes, replica_resources, run_as_user, runtime_of
+from images.catalog import ContainerImage, load_catalog
 from stacks.cli.app import write_generated_files
 from stacks.offline.plan import UNKNOWN, Plan
 
@@ -60,3 +61,25 @@ def test_out_dir_writes_known_feature_store_yaml_only(tmp_path: Path) -> None:
     assert (tmp_path / "feature_store.yaml").read_text(encoding="utf-8") == "project: p\n"
     unknown = Plan(project="mlenv", stack="s", outputs={"feature_store_yaml": UNKNOWN})
     assert write_generated_files(unknown, tmp_path / "other") == []
+
+
+def test_run_as_user_reads_the_catalog_user_of_a_non_root_image() -> None:
+    triton = load_catalog().container("tritonserver-25.08")
+    assert triton.user is None and run_as_user(triton) == NON_ROOT_UID
+    own_user = triton.model_copy(update={"run_as_non_root": True, "user": 2000})
+    assert run_as_user(own_user) == 2000
+    assert pod_security(own_user).run_as_user == 2000  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"run_as_non_root": True}, "needs the default user's numeric UID"),
+        ({"user": 1000}, "only for images whose default user is not root"),
+        ({"run_as_non_root": True, "user": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_catalog_user_is_recorded_exactly_for_non_root_images(changes: dict[str, object], message: str) -> None:
+    entry = load_catalog().container("tritonserver-25.08").model_dump() | changes
+    with pytest.raises(ValidationError, match=message):
+        ContainerImage.model_validate(entry)
