@@ -80,7 +80,9 @@ EKS_SECRETS_KEY_SERVICES: Final = ("eks",)
 def via_service(service: str, region: str) -> str:
     """``s3`` in ``us-east-1`` -> ``s3.us-east-1.amazonaws.com``, the ``kms:ViaService`` value."""
     if service not in VIA_SERVICE_PREFIXES:
-        raise ValueError(f"{service!r} is not in VIA_SERVICE_PREFIXES ({', '.join(sorted(VIA_SERVICE_PREFIXES))})")
+        raise ValueError(
+            f"{service!r} is not in VIA_SERVICE_PREFIXES ({', '.join(sorted(VIA_SERVICE_PREFIXES))})"
+        )
     return f"{service}.{region}.amazonaws.com"
 
 

@@ -106,7 +106,9 @@ def check_log_groups(args: ResourceValidationArgs, report: Report) -> None:
 
 log_groups_encrypted_and_retained = ResourcePolicy(
     name="log-groups-encrypted-and-retained",
-    description="CloudWatch log groups are encrypted with a customer key and kept at least the retention floor.",
+    description=(
+        "CloudWatch log groups are encrypted with a customer key and kept at least the retention floor."
+    ),
     check=check_log_groups,
     config_schema=schema("min_log_retention_days"),
 )

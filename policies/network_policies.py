@@ -32,8 +32,10 @@ def _peer_problems(peer: Mapping[str, Any]) -> list[str]:
         except ValueError:
             problems.append(f"ipBlock {block!r} is not a CIDR")
     selector = get(peer, "namespaceSelector")
-    if isinstance(selector, Mapping) and not selector.get("matchLabels") and not selector.get(
-        "matchExpressions"
+    if (
+        isinstance(selector, Mapping)
+        and not selector.get("matchLabels")
+        and not selector.get("matchExpressions")
     ):
         problems.append("an empty namespaceSelector is every namespace")
     if block is None and selector is None and get(peer, "podSelector") is None:
@@ -73,8 +75,10 @@ network_policies_narrow = ResourcePolicy(
 def _denies_all(policy: Any) -> bool:
     spec = get(policy.props, "spec")
     selector = get(spec, "podSelector")
-    selects_all = isinstance(selector, Mapping) and not selector.get("matchLabels") and not selector.get(
-        "matchExpressions"
+    selects_all = (
+        isinstance(selector, Mapping)
+        and not selector.get("matchLabels")
+        and not selector.get("matchExpressions")
     )
     types = set(strings(get(spec, "policyTypes")))
     return (
@@ -95,7 +99,9 @@ def check_default_deny(args: StackValidationArgs, report: Report) -> None:
     if not workloads:
         args.not_applicable("the stack runs no workloads")
     denied = {
-        get(p.props, "metadata.namespace") for p in of_type(args.resources, T.K8S_NETWORK_POLICY) if _denies_all(p)
+        get(p.props, "metadata.namespace")
+        for p in of_type(args.resources, T.K8S_NETWORK_POLICY)
+        if _denies_all(p)
     }
     namespaces = {get(n.props, "metadata.name"): n.urn for n in of_type(args.resources, T.K8S_NAMESPACE)}
     reported: set[Any] = set()

@@ -104,23 +104,28 @@ API_Vpc.html and the other shapes' ``...Id`` members, e.g. ``vpc-1a2b3c4d5e6f1a2
 
 ArnFn = Callable[["MockContext", str], str]
 
+EC2_ARN_RESOURCE_TYPES: dict[str, str] = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/routeTable:RouteTable": "route-table",
+    "aws:ec2/internetGateway:InternetGateway": "internet-gateway",
+    "aws:ec2/eip:Eip": "elastic-ip",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpc-endpoint",
+    "aws:ec2/securityGroup:SecurityGroup": "security-group",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "security-group",
+    "aws:ec2/flowLog:FlowLog": "vpc-flow-log",
+    "aws:ec2/launchTemplate:LaunchTemplate": "launch-template",
+}
+"""EC2 ARNs are ``arn:aws:ec2:<region>:<account>:<resource-type>/<id>`` (Service Authorization
+Reference, Amazon EC2, "Resource types")."""
+
+
+def _ec2_arn(c: MockContext, resource_id: str) -> str:
+    return c.arn(f"{EC2_ARN_RESOURCE_TYPES[c.type]}/{resource_id}", "ec2")
+
+
 ARNS: dict[str, ArnFn] = {
-    # EC2: arn:aws:ec2:<region>:<account>:<resource-type>/<id> (Service Authorization Reference, EC2)
-    **{
-        token: (lambda kind: lambda c, i: c.arn(f"{kind}/{i}", "ec2"))(kind)
-        for token, kind in {
-            "aws:ec2/vpc:Vpc": "vpc",
-            "aws:ec2/subnet:Subnet": "subnet",
-            "aws:ec2/routeTable:RouteTable": "route-table",
-            "aws:ec2/internetGateway:InternetGateway": "internet-gateway",
-            "aws:ec2/eip:Eip": "elastic-ip",
-            "aws:ec2/vpcEndpoint:VpcEndpoint": "vpc-endpoint",
-            "aws:ec2/securityGroup:SecurityGroup": "security-group",
-            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "security-group",
-            "aws:ec2/flowLog:FlowLog": "vpc-flow-log",
-            "aws:ec2/launchTemplate:LaunchTemplate": "launch-template",
-        }.items()
-    },
+    **dict.fromkeys(EC2_ARN_RESOURCE_TYPES, _ec2_arn),
     # arn:aws:logs:<region>:<account>:log-group:<name> (CloudWatch Logs user guide,
     # iam-access-control-overview-cwl.html; the provider reports it without the trailing ":*")
     "aws:cloudwatch/logGroup:LogGroup": lambda c, _i: c.arn(f"log-group:{c.physical_name}", "logs"),

@@ -25,9 +25,7 @@ def experiment_plan() -> Plan:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "experiment"])
-def test_mocked_arns_and_ids_have_the_documented_shape(
-    stack: str, request: pytest.FixtureRequest
-) -> None:
+def test_mocked_arns_and_ids_have_the_documented_shape(stack: str, request: pytest.FixtureRequest) -> None:
     plan: Plan = request.getfixturevalue(f"{stack}_plan")
     mocks = OfflineMocks(region=str(plan.config.get("aws:region", "us-east-1")))
     checked = set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-
 import json
 
 from components.network import ELB_ROLE_TAG, HTTPS, INTERFACE_ENDPOINT_SERVICES, INTERNAL_ELB_ROLE_TAG
@@ -86,7 +85,9 @@ def test_s3_and_sts_interface_endpoints_in_the_private_subnets_https_from_the_vp
     }
     assert set(interface) == set(INTERFACE_ENDPOINT_SERVICES) == {"s3", "sts"}
     private_subnets = {s.id for s in plan.of_type(SUBNET) if INTERNAL_ELB_ROLE_TAG in s.inputs["tags"]}
-    group = only([g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-endpoints")])
+    group = only(
+        [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-endpoints")]
+    )
     for endpoint in interface.values():
         assert endpoint["privateDnsEnabled"] is True
         assert set(endpoint["subnetIds"]) == private_subnets
@@ -105,7 +106,9 @@ def test_s3_and_sts_interface_endpoints_in_the_private_subnets_https_from_the_vp
 def test_flow_logs_encrypted_with_the_logs_key_kept_as_the_spec_says(plan: Plan) -> None:
     spec = spec_of(plan)
     assert spec.network is not None
-    group = only([g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name.endswith("-flow-logs")])
+    group = only(
+        [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name.endswith("-flow-logs")]
+    )
     key = only([k for k in plan.of_type("aws:kms/key:Key") if k.name == f"{spec.name}-logs"])
     assert group.property_dependencies["kmsKeyId"] == [key.urn]
     assert group.inputs["retentionInDays"] == spec.network.flow_log_retention_days

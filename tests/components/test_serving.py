@@ -159,7 +159,9 @@ def test_hpa_pdb_and_network_policies(plan: Plan) -> None:
 
 def test_without_clients_no_path_into_the_model_servers_is_opened(run_offline: Any) -> None:
     plan = run_offline(program(clients=()))
-    names = {r.inputs["metadata"]["name"] for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    names = {
+        r.inputs["metadata"]["name"] for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    }
     assert names == {"default-deny", "allow-dns-and-https-egress"}
 
 

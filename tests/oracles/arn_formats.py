@@ -37,7 +37,9 @@ ARN_FORMATS: dict[str, str] = {
     "aws:eks/nodeGroup:NodeGroup": (
         "arn:${Partition}:eks:${Region}:${Account}:nodegroup/${ClusterName}/${NodegroupName}/${NodegroupId}"
     ),
-    "aws:eks/addon:Addon": "arn:${Partition}:eks:${Region}:${Account}:addon/${ClusterName}/${AddonName}/${UUID}",
+    "aws:eks/addon:Addon": (
+        "arn:${Partition}:eks:${Region}:${Account}:addon/${ClusterName}/${AddonName}/${UUID}"
+    ),
     "aws:eks/accessEntry:AccessEntry": (
         "arn:${Partition}:eks:${Region}:${Account}:access-entry/${ClusterName}/${IamIdentityType}/"
         "${IamIdentityAccountID}/${IamIdentityName}/${UUID}"
@@ -46,7 +48,9 @@ ARN_FORMATS: dict[str, str] = {
         "arn:${Partition}:eks:${Region}:${Account}:podidentityassociation/${ClusterName}/${PodIdentityAssociationId}"
     ),
     # list_amazoncloudwatchlogs.html (and the CloudWatch Logs user guide's ARN table)
-    "aws:cloudwatch/logGroup:LogGroup": "arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}",
+    "aws:cloudwatch/logGroup:LogGroup": (
+        "arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}"
+    ),
     # list_amazoneventbridge.html
     "aws:cloudwatch/eventRule:EventRule": "arn:${Partition}:events:${Region}:${Account}:rule/${RuleName}",
     # list_amazonsqs.html
@@ -59,7 +63,9 @@ ARN_FORMATS: dict[str, str] = {
         "arn:${Partition}:ec2:${Region}:${Account}:internet-gateway/${InternetGatewayId}"
     ),
     "aws:ec2/eip:Eip": "arn:${Partition}:ec2:${Region}:${Account}:elastic-ip/${AllocationId}",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "arn:${Partition}:ec2:${Region}:${Account}:vpc-endpoint/${VpcEndpointId}",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": (
+        "arn:${Partition}:ec2:${Region}:${Account}:vpc-endpoint/${VpcEndpointId}"
+    ),
     "aws:ec2/securityGroup:SecurityGroup": (
         "arn:${Partition}:ec2:${Region}:${Account}:security-group/${SecurityGroupId}"
     ),
@@ -74,9 +80,13 @@ ARN_FORMATS: dict[str, str] = {
         "arn:${Partition}:ec2:${Region}:${Account}:placement-group/${PlacementGroupName}"
     ),
     # list_awsglue.html
-    "aws:glue/catalogDatabase:CatalogDatabase": "arn:${Partition}:glue:${Region}:${Account}:database/${DatabaseName}",
+    "aws:glue/catalogDatabase:CatalogDatabase": (
+        "arn:${Partition}:glue:${Region}:${Account}:database/${DatabaseName}"
+    ),
     # list_amazonathena.html
-    "aws:athena/workgroup:Workgroup": "arn:${Partition}:athena:${Region}:${Account}:workgroup/${WorkGroupName}",
+    "aws:athena/workgroup:Workgroup": (
+        "arn:${Partition}:athena:${Region}:${Account}:workgroup/${WorkGroupName}"
+    ),
     # list_amazonelasticache.html
     "aws:elasticache/subnetGroup:SubnetGroup": (
         "arn:${Partition}:elasticache:${Region}:${Account}:subnetgroup:${CacheSubnetGroupName}"
@@ -104,8 +114,18 @@ def arn_pattern(type_token: str) -> re.Pattern[str]:
             regex += ACCOUNT
         elif part.startswith("${"):
             # Names with paths (log groups, roles) keep their slashes; nothing spans a separator ':'.
-            regex += r"[^:]+" if part in {"${LogGroupName}", "${RoleNameWithPath}", "${PolicyNameWithPath}",
-                                          "${OidcProviderName}", "${InstanceProfileNameWithPath}"} else r"[^:/]+"
+            regex += (
+                r"[^:]+"
+                if part
+                in {
+                    "${LogGroupName}",
+                    "${RoleNameWithPath}",
+                    "${PolicyNameWithPath}",
+                    "${OidcProviderName}",
+                    "${InstanceProfileNameWithPath}",
+                }
+                else r"[^:/]+"
+            )
         else:
             regex += re.escape(part)
     return re.compile(f"^{regex}$")

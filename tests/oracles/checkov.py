@@ -56,7 +56,14 @@ def checkov_executable() -> Path:
         if not stamp.exists():
             venv.EnvBuilder(with_pip=True, clear=True).create(home)
             result = subprocess.run(
-                [str(home / "bin" / "python"), "-m", "pip", "install", "--quiet", f"checkov=={CHECKOV_VERSION}"],
+                [
+                    str(home / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    f"checkov=={CHECKOV_VERSION}",
+                ],
                 capture_output=True,
                 text=True,
                 timeout=INSTALL_TIMEOUT_SECONDS,
@@ -150,7 +157,9 @@ class Allowance:
     reason: str
 
     def covers(self, failure: Failure) -> bool:
-        return failure.check_id == self.check and any(fnmatchcase(failure.resource, p) for p in self.resources)
+        return failure.check_id == self.check and any(
+            fnmatchcase(failure.resource, p) for p in self.resources
+        )
 
 
 def load_allow_list(path: Path = ALLOW_LIST) -> list[Allowance]:
@@ -162,6 +171,8 @@ def load_allow_list(path: Path = ALLOW_LIST) -> list[Allowance]:
         if missing:
             raise AssertionError(f"{path.name} entry {number}: missing {', '.join(missing)}")
         allowances.append(
-            Allowance(str(entry["check"]), tuple(str(r) for r in entry["resources"]), str(entry["reason"]).strip())
+            Allowance(
+                str(entry["check"]), tuple(str(r) for r in entry["resources"]), str(entry["reason"]).strip()
+            )
         )
     return allowances

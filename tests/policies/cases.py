@@ -737,7 +737,6 @@ CASES += [
                 "baseline",
                 id="serving enforces baseline",
             ),
-
         ],
         missing=setv(
             *SERVING_NS,
@@ -802,7 +801,13 @@ CASES += [
         extra_pass=("dev",),
         fails=[
             drop(*DEFAULT_DENY, id="no default deny", on=SERVING_NS),
-            setv(*DEFAULT_DENY, "spec.podSelector", {"matchLabels": {"a": "b"}}, id="not every pod", on=SERVING_NS),
+            setv(
+                *DEFAULT_DENY,
+                "spec.podSelector",
+                {"matchLabels": {"a": "b"}},
+                id="not every pod",
+                on=SERVING_NS,
+            ),
             setv(*DEFAULT_DENY, "spec.ingress", [{}], id="allows all ingress", on=SERVING_NS),
         ],
         missing=setv(*DEFAULT_DENY, "spec.policyTypes", DELETE, id="no policy types", on=SERVING_NS),

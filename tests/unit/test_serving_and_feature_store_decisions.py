@@ -10,7 +10,14 @@ from pydantic import ValidationError
 from components.errors import ComponentError
 from components.feature_store import glue_database_name, table_name, table_name_template
 from components.irsa import ServiceAccountRef, issuer_host
-from components.serving_specs import NON_ROOT_UID, pod_security, probes, replica_resources, run_as_user, runtime_of
+from components.serving_specs import (
+    NON_ROOT_UID,
+    pod_security,
+    probes,
+    replica_resources,
+    run_as_user,
+    runtime_of,
+)
 from images.catalog import ContainerImage, load_catalog
 from stacks.cli.app import write_generated_files
 from stacks.offline.plan import UNKNOWN, Plan
@@ -68,7 +75,7 @@ def test_run_as_user_reads_the_catalog_user_of_a_non_root_image() -> None:
     assert triton.user is None and run_as_user(triton) == NON_ROOT_UID
     own_user = triton.model_copy(update={"run_as_non_root": True, "user": 2000})
     assert run_as_user(own_user) == 2000
-    assert pod_security(own_user).run_as_user == 2000  # type: ignore[attr-defined]
+    assert pod_security(own_user).run_as_user == 2000
 
 
 @pytest.mark.parametrize(
@@ -79,7 +86,9 @@ def test_run_as_user_reads_the_catalog_user_of_a_non_root_image() -> None:
         ({"run_as_non_root": True, "user": 0}, "greater than or equal to 1"),
     ],
 )
-def test_catalog_user_is_recorded_exactly_for_non_root_images(changes: dict[str, object], message: str) -> None:
+def test_catalog_user_is_recorded_exactly_for_non_root_images(
+    changes: dict[str, object], message: str
+) -> None:
     entry = load_catalog().container("tritonserver-25.08").model_dump() | changes
     with pytest.raises(ValidationError, match=message):
         ContainerImage.model_validate(entry)
