@@ -36,6 +36,11 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 HELM = "kubernetes:helm.sh/v3:Release"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+POD = "spec.template.spec"
 
 Mutation = Callable[[Plan], Plan]
 
@@ -95,6 +100,27 @@ def set_option(type_: str, name: str, **options: Any) -> Mutation:
 def remove_resource(type_: str, name: str) -> Mutation:
     def mutate(plan: Plan) -> Plan:
         return _replace(plan, _one(plan, type_, name), None)
+
+    return mutate
+
+
+def set_label(type_: str, name: str, label: str, value: str) -> Mutation:
+    """Set one label (label keys contain dots, so set_input's dotted paths cannot name them)."""
+
+    def mutate(plan: Plan) -> Plan:
+        resource = _one(plan, type_, name)
+        inputs = json.loads(json.dumps(resource.inputs))
+        inputs["metadata"]["labels"][label] = value
+        return _replace(plan, resource, resource.model_copy(update={"inputs": inputs}))
+
+    return mutate
+
+
+def _compose(*mutations: Mutation) -> Mutation:
+    def mutate(plan: Plan) -> Plan:
+        for mutation in mutations:
+            plan = mutation(plan)
+        return plan
 
     return mutate
 
@@ -311,6 +337,63 @@ HARDENINGS = [
     ),
     Hardening(
         "dev-s3-versioning-removed", "dev", remove_resource(VERSIONING, "dev-models"), "s3-versioning-enabled"
+    ),
+    # issue 16: key policies, non-root model servers, narrow network paths, encrypted logs
+    Hardening(
+        "kms-key-policy-removed",
+        "prod",
+        drop_input("aws:kms/key:Key", "prod-artifacts", "policy"),
+        "kms-keys-have-key-policy",
+    ),
+    Hardening(
+        "eks-secrets-key-policy-removed",
+        "prod",
+        drop_input("aws:kms/key:Key", "prod-eks-secrets", "policy"),
+        "kms-keys-have-key-policy",
+    ),
+    Hardening(
+        "model-server-may-run-as-root",
+        "prod",
+        _compose(
+            drop_input(DEPLOYMENT, "prod-support-chat", f"{POD}.securityContext.runAsNonRoot"),
+            drop_input(DEPLOYMENT, "prod-support-chat", f"{POD}.containers.0.securityContext.runAsNonRoot"),
+        ),
+        "pods-run-as-non-root",
+    ),
+    Hardening(
+        "serving-namespace-enforces-baseline",
+        "prod",
+        set_label(NAMESPACE, "prod-serving", "pod-security.kubernetes.io/enforce", "baseline"),
+        "namespace-pod-security",
+    ),
+    Hardening(
+        "model-ingress-from-anywhere",
+        "prod",
+        drop_input(NETWORK_POLICY, "prod-fraud-ranker-ingress", "spec.ingress.0.from"),
+        "network-policies-narrow",
+    ),
+    Hardening(
+        "serving-egress-anywhere",
+        "prod",
+        set_input(
+            NETWORK_POLICY,
+            "prod-serving-allow-egress",
+            "spec.egress.1.to",
+            [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+        ),
+        "network-policies-narrow",
+    ),
+    Hardening(
+        "serving-default-deny-removed",
+        "prod",
+        remove_resource(NETWORK_POLICY, "prod-serving-default-deny"),
+        "namespaces-default-deny",
+    ),
+    Hardening(
+        "flow-logs-unencrypted",
+        "prod",
+        drop_input(LOG_GROUP, "prod-flow-logs", "kmsKeyId"),
+        "log-groups-encrypted-and-retained",
     ),
 ]
 
