@@ -216,3 +216,32 @@ def test_mutations_validate_or_name_the_path(path: tuple[str | int, ...], junk: 
         )
     else:
         assert isinstance(spec, EnvironmentSpec)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda e: e["network"].update(flow_log_retention_days=100),
+            ("network.flow_log_retention_days: 100 is not allowed", "CloudWatch Logs keeps logs for one of"),
+        ),
+        (
+            lambda e: e["cluster"].update(log_retention_days=0),
+            ("cluster.log_retention_days: 0 is not allowed", "CloudWatch Logs keeps logs for one of"),
+        ),
+        (
+            lambda e: e["serving"].update(egress_cidrs=["0.0.0.0/0"]),
+            ("serving.egress_cidrs: ['0.0.0.0/0'] is not allowed", "is every address: name the destinations"),
+        ),
+        (
+            lambda e: e["serving"].update(clients=[{"namespace": "apps", "pod_labels": {"a b": "x"}}]),
+            ("serving.clients[0].pod_labels.a b", "is not allowed"),
+        ),
+    ],
+)
+def test_log_retention_and_network_paths_are_checked(mutate: Any, expected: tuple[str, str]) -> None:
+    env = stack_environment("dev")
+    mutate(env)
+    lines = problems_of(env)
+    prefix, reason = expected
+    assert any(line.startswith(prefix) and reason in line for line in lines), lines
