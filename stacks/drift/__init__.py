@@ -1,0 +1,1 @@
+"""`mlenv drift`: what changed outside the code (state vs live, AWS sweep, Kubernetes sweep)."""
