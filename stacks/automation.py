@@ -7,16 +7,20 @@ experiment, the environment spec under the config key ``mlenv:environment``.
 
 Every Pulumi call has a timeout (on expiry the running update is cancelled), streams its output to an
 ``on_output`` callback, and turns failures into :class:`StackOperationError` quoting the last lines.
+Every ``up`` and ``preview`` it runs passes the policy pack (``policies/``, as ``--policy-pack``):
+no deploy mlenv makes can skip the rules ``mlenv check`` enforces offline.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +30,8 @@ OutputCallback = Callable[[str], None]
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+POLICY_PACK_DIR = REPO_ROOT / "policies"
+"""The CrossGuard pack passed to every ``up`` and ``preview`` (``pulumi up --policy-pack policies``)."""
 ENVIRONMENT_CONFIG_KEY = "mlenv:environment"
 LAST_LINES = 15
 DEFAULT_TIMEOUT_SECONDS = 50 * 60
@@ -75,6 +81,7 @@ class PulumiAutomationBackend:
         *,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         env: Mapping[str, str] | None = None,
+        policy_pack: Path = POLICY_PACK_DIR,
     ) -> None:
         binary = shutil.which("pulumi")
         if binary is None:
@@ -82,6 +89,7 @@ class PulumiAutomationBackend:
         self.work_dir = work_dir
         self.timeout_seconds = timeout_seconds
         self.env = dict(env or {})
+        self.policy_packs = [str(policy_pack)]
 
     # -- StackBackend -------------------------------------------------------------------------------
 
@@ -129,7 +137,12 @@ class PulumiAutomationBackend:
         result = self._run(
             "up",
             stack,
-            lambda: handle.up(on_output=self._tee(tail, on_output), color="never", suppress_progress=True),
+            lambda: handle.up(
+                on_output=self._tee(tail, on_output),
+                color="never",
+                suppress_progress=True,
+                policy_packs=self.policy_packs,
+            ),
             tail,
             cancel=handle.cancel,
         )
@@ -161,6 +174,40 @@ class PulumiAutomationBackend:
         handle = auto.select_stack(stack_name=stack, work_dir=str(self.work_dir), opts=self._options())
         outputs = self._run("stack output", stack, handle.outputs, deque())
         return {key: item.value for key, item in outputs.items()}
+
+    def preview_refresh_events(
+        self, stack: str, *, on_output: OutputCallback | None = None
+    ) -> list[dict[str, Any]]:
+        """``pulumi preview --refresh --policy-pack policies`` on ``stack``; every engine event it
+        emitted, as the JSON object Pulumi documents (``stacks.drift.refresh`` reads them)."""
+        from pulumi import automation as auto
+
+        tail: deque[str] = deque(maxlen=LAST_LINES)
+        handle = auto.select_stack(stack_name=stack, work_dir=str(self.work_dir), opts=self._options())
+        events: list[dict[str, Any]] = []
+        self._run(
+            "preview --refresh",
+            stack,
+            lambda: handle.preview(
+                refresh=True,
+                policy_packs=self.policy_packs,
+                on_output=self._tee(tail, on_output),
+                on_event=lambda event: events.append(event_json(event)),
+                color="never",
+                suppress_progress=True,
+            ),
+            tail,
+            cancel=handle.cancel,
+        )
+        return events
+
+    def export_state(self, stack: str) -> dict[str, Any]:
+        """``pulumi stack export``: ``{"version": 3, "deployment": {...}}``."""
+        from pulumi import automation as auto
+
+        handle = auto.select_stack(stack_name=stack, work_dir=str(self.work_dir), opts=self._options())
+        exported = self._run("stack export", stack, handle.export_stack, deque())
+        return {"version": exported.version, "deployment": exported.deployment}
 
     def remove_stack(self, stack: str) -> None:
         """``pulumi stack rm`` (refuses, as Pulumi does, when resources remain)."""
@@ -222,6 +269,24 @@ class PulumiAutomationBackend:
             raise StackOperationError(operation, stack, _first_line(exc), lines) from None
         finally:
             pool.shutdown(wait=False)
+
+
+def event_json(event: Any) -> Any:
+    """An ``automation.events.EngineEvent`` back in the engine's JSON shape (camelCase keys, enum
+    values, no unset fields): the automation API parses the event log and keeps no raw copy."""
+    if isinstance(event, Enum):
+        return event.value
+    if isinstance(event, dict):
+        return {str(k): event_json(v) for k, v in event.items() if v is not None}
+    if isinstance(event, list | tuple):
+        return [event_json(v) for v in event]
+    if hasattr(event, "__dict__"):
+        return {
+            re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key): event_json(value)
+            for key, value in vars(event).items()
+            if value is not None and not key.startswith("_")
+        }
+    return event
 
 
 def _first_line(exc: Exception) -> str:

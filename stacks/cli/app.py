@@ -15,6 +15,8 @@ import typer
 from stacks.cli.check import CHECK_EPILOG
 from stacks.cli.check import check as check_command
 from stacks.cli.errors import command_group, consoles, reports_errors
+from stacks.cli.drift import DRIFT_EPILOG
+from stacks.cli.drift import drift as drift_command
 from stacks.cli.exp import exp_app
 from stacks.cli.images import images_app
 from stacks.offline.plan import UNKNOWN, Plan
@@ -94,6 +96,8 @@ def write_generated_files(result: Plan, out_dir: Path) -> list[Path]:
 
 # `mlenv check` lives in stacks/cli/check.py.
 app.command(name="check", epilog=CHECK_EPILOG)(reports_errors(check_command))
+# `mlenv drift` lives in stacks/cli/drift.py.
+app.command(name="drift", epilog=DRIFT_EPILOG)(reports_errors(drift_command))
 
 
 def main() -> None:

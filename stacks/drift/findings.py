@@ -68,7 +68,8 @@ class DriftFinding:
     how: str
     """The command or action that resolves it."""
     since: str | None = None
-    """ISO-8601 time the drift started (or the latest time it can have started), when known."""
+    """ISO-8601 time the drift started when known (launch or creation time), or the state's last write
+    of the resource, after which it happened."""
     urn: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,8 +119,13 @@ class DriftReport:
         return cls(stack, tuple(ordered), tuple(layers), state_source)
 
     @property
+    def checked_anything(self) -> bool:
+        return any(r.ran for r in self.layers)
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_DRIFT if self.findings else EXIT_NO_DRIFT
+        """1 on any finding, and when no layer could run: a run that checked nothing is no all-clear."""
+        return EXIT_DRIFT if self.findings or not self.checked_anything else EXIT_NO_DRIFT
 
     def counts(self) -> Counter[Kind]:
         return Counter(f.kind for f in self.findings)
@@ -134,6 +140,8 @@ class DriftReport:
         if self.findings:
             parts = ", ".join(f"{n} {k.value}" for k, n in sorted(self.counts().items()))
             head = f"drift found: stack {self.stack}, {len(self.findings)} finding(s) ({parts})"
+        elif not self.checked_anything:
+            head = f"nothing checked: stack {self.stack}, no layer could run"
         else:
             head = f"no drift: stack {self.stack}"
         tail = f"; checked: {', '.join(ran) or 'nothing'}"

@@ -107,7 +107,7 @@ def parse_state(data: Any, *, source: str) -> StackState:
     if version != DEPLOYMENT_VERSION:
         raise StateFileError(
             f"{source}: version: {version!r} is not a deployment this mlenv reads "
-            f"(only version {DEPLOYMENT_VERSION}, what `pulumi stack export` writes since Pulumi 1.0); "
+            f"(only version {DEPLOYMENT_VERSION}, what current `pulumi stack export` writes); "
             f"{EXPORT_HINT}"
         )
     deployment = data.get("deployment")

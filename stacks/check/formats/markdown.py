@@ -14,7 +14,7 @@ ICONS = {
 SHOWN = [Status.VIOLATION, Status.NOT_EVALUATED, Status.ADVISORY, Status.WAIVED]
 
 
-def _cell(text: str) -> str:
+def table_cell(text: str) -> str:
     """Table-safe: one line, pipes escaped."""
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -56,15 +56,15 @@ def render(report: CheckReport) -> str:
             meta = report.policy(name)
             lines += [f"#### `{name}`", ""]
             if meta and meta.description:
-                lines += [f"_{_cell(meta.description)}_", ""]
+                lines += [f"_{table_cell(meta.description)}_", ""]
             lines += ["| | resource | message |", "| --- | --- | --- |"]
             for finding in sorted(findings, key=lambda f: SHOWN.index(f.status)):
                 lines.append(
                     f"| {ICONS[finding.status]} {finding.status.value} | {_resource(finding)} | "
-                    f"{_cell(finding.message or finding.description)} |"
+                    f"{table_cell(finding.message or finding.description)} |"
                 )
             if meta and meta.remediation_steps:
-                lines += ["", f"How to fix: {_cell(meta.remediation_steps)}"]
+                lines += ["", f"How to fix: {table_cell(meta.remediation_steps)}"]
             lines.append("")
         lines.append("</details>")
     return "\n".join(lines) + "\n"
