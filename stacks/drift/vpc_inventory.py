@@ -10,7 +10,9 @@ Network interfaces that AWS services create for themselves (``RequesterManaged``
 ``InterfaceType`` other than ``interface``: NAT gateways, endpoints, load balancers) and interfaces
 attached to an instance (the instance is judged instead) are not listed. The VPC's ``default``
 security group is made by AWS with the VPC (mlenv adopts it as ``aws:ec2/defaultSecurityGroup``).
-Unattached volumes cannot be placed in a VPC (a volume belongs to a zone) and are not swept.
+Volumes are swept when attached to an instance of the VPC and not deleted with it (a volume
+launched with its instance, ``DeleteOnTermination``, is judged with the instance); unattached volumes
+cannot be placed in a VPC (a volume belongs to a zone) and are not swept.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def vpc_resources(ec2: Any, elbv2: Any, vpc_id: str, guard: Guard) -> Iterator[L
     turns a missing permission into a finding and keeps the sweep going."""
     vpc_filter = [{"Name": "vpc-id", "Values": [vpc_id]}]
     instance_ids: list[str] = []
+    with_instance: set[str] = set()
 
     def instances() -> Iterator[LiveResource]:
         for page in ec2.get_paginator("describe_instances").paginate(Filters=vpc_filter):
@@ -135,6 +138,10 @@ def vpc_resources(ec2: Any, elbv2: Any, vpc_id: str, guard: Guard) -> Iterator[L
                     if item.get("State", {}).get("Name") in ("terminated", "shutting-down"):
                         continue
                     instance_ids.append(item["InstanceId"])
+                    for mapping in item.get("BlockDeviceMappings", []):
+                        ebs = mapping.get("Ebs", {})
+                        if ebs.get("DeleteOnTermination") and ebs.get("VolumeId"):
+                            with_instance.add(ebs["VolumeId"])
                     yield LiveResource(
                         "ec2:instance",
                         item["InstanceId"],
@@ -190,6 +197,11 @@ def vpc_resources(ec2: Any, elbv2: Any, vpc_id: str, guard: Guard) -> Iterator[L
             attached = [{"Name": "attachment.instance-id", "Values": instance_ids[start : start + 200]}]
             for page in ec2.get_paginator("describe_volumes").paginate(Filters=attached):
                 for item in page.get("Volumes", []):
+                    attachments = item.get("Attachments", [])
+                    if item["VolumeId"] in with_instance or (
+                        attachments and all(a.get("DeleteOnTermination") for a in attachments)
+                    ):
+                        continue  # made with its instance (root / launch-template volume): judged with it
                     yield LiveResource(
                         "ec2:volume",
                         item["VolumeId"],
