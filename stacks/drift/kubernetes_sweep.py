@@ -199,7 +199,7 @@ def _implicit(obj: Mapping[str, Any], key: ObjectKey, owned: OwnedKubernetes) ->
     if obj.get("type") == "kubernetes.io/service-account-token":
         return True
     release = (metadata.get("annotations") or {}).get(HELM_RELEASE_ANNOTATION)
-    return release is not None and any(release == r or r.startswith(f"{release}-") for r in owned.releases)
+    return release is not None and release in owned.releases
 
 
 def _hand_edits(entries: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, str | None, list[str]]]:
