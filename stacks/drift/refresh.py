@@ -1,13 +1,13 @@
 """The state-vs-live layer: Pulumi's own refresh, read from its engine events.
 
 With the Pulumi CLI present, the adapter (``stacks.automation``) runs ``pulumi preview --refresh``
-with the policy pack and hands every engine event over as the JSON object Pulumi documents
-(``EngineEvent``: ``sequence``, ``timestamp`` and exactly one of ``resourcePreEvent``,
-``resOutputsEvent``, ``diagnosticEvent`` ...; a step's ``metadata`` is a ``StepEventMetadata`` with
-``op``, ``urn``, ``type``, ``old``/``new`` ``StepEventStateMetadata`` (``inputs``, ``outputs``),
-``diffs`` and ``detailedDiff``, a map of property path to ``{"kind": add|delete|update|
-add-replace|delete-replace|update-replace, "inputDiff": bool}``: pulumi.com REST API schema
-AppEngineEvent / AppStepEventMetadata / AppPropertyDiff, and ``pulumi.automation.events``).
+with the policy pack and hands every engine event over as the JSON object the engine writes
+(pulumi/pulumi ``sdk/go/common/apitype/events.go``, also the REST API's AppEngineEvent and
+``pulumi.automation.events``): ``sequence``, ``timestamp`` and exactly one of ``resourcePreEvent``,
+``resOutputsEvent``, ``diagnosticEvent`` ...; a step's ``metadata`` (StepEventMetadata) has ``op``,
+``urn``, ``type``, ``old``/``new`` (StepEventStateMetadata with ``inputs`` and ``outputs``),
+``diffs`` and ``detailedDiff``, a map of property path to PropertyDiff ``{"diffKind": add|delete|
+update|add-replace|delete-replace|update-replace, "inputDiff": bool}``.
 
 ``--expect-no-changes`` is not passed: it would turn the first drifted resource into a failed command,
 while the events report every drifted resource. What the events mean after a refresh:
@@ -101,7 +101,7 @@ def _detailed(metadata: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[
     lines: list[str] = []
     if isinstance(detailed, Mapping) and detailed:
         for path, diff in sorted(detailed.items()):
-            kind = diff.get("kind", "update") if isinstance(diff, Mapping) else "update"
+            kind = diff.get("diffKind", "update") if isinstance(diff, Mapping) else "update"
             live = _lookup(old.get("outputs") or old.get("inputs") or {}, path)
             code = _lookup(new.get("inputs") or {}, path)
             replace = " (forces replacement)" if str(kind).endswith("-replace") else ""
