@@ -12,13 +12,35 @@ from typing import Annotated
 import typer
 
 from stacks.cli.errors import consoles
+from stacks.drift.findings import DriftReport
 from stacks.drift.formats import DriftFormat
 
 DRIFT_EPILOG = (
-    "Exit codes: 0 no drift in the layers that ran; 1 drift found, no layer could run, or a layer failed "
-    "(AWS or kubectl errors other than a missing permission, which is itself a finding); 2 bad input (unreadable or "
-    "wrong-version state file, state of another stack, missing kubeconfig file)."
+    "Exit codes: 0 no drift in the layers that ran; 1 drift found, no layer could run, or a layer "
+    "failed (AWS or kubectl errors other than a missing permission, which is itself a finding); "
+    "2 bad input (unreadable or wrong-version state file, state of another stack, missing kubeconfig)."
 )
+
+SUFFIXES = {
+    DriftFormat.TEXT: "txt",
+    DriftFormat.JSON: "json",
+    DriftFormat.SARIF: "sarif",
+    DriftFormat.MARKDOWN: "md",
+}
+
+
+def write_reports(report: DriftReport, directory: Path) -> list[Path]:
+    """``drift-<stack>.<suffix>`` in every format."""
+    from stacks.drift.formats import render
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt, suffix in SUFFIXES.items():
+        path = directory / f"drift-{report.stack}.{suffix}"
+        path.write_text(render(report, fmt), encoding="utf-8")
+        written.append(path)
+    return written
+
 
 def drift(
     stack: Annotated[str, typer.Argument(help="Stack name (the Pulumi stack the state belongs to).")],
@@ -41,6 +63,14 @@ def drift(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
     ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir",
+            help="Also write the report in every format (drift-STACK.txt/.json/.sarif/.md) into this "
+            "directory, from one run (the scheduled workflow publishes them).",
+        ),
+    ] = None,
 ) -> None:
     """Find drift: state vs live (Pulumi refresh), unowned AWS resources, hand-edited Kubernetes objects."""
     from stacks.drift.formats import render, renderables
@@ -52,6 +82,9 @@ def drift(
         backend=backend,
         backend_missing=missing,
     )
+    if report_dir is not None:
+        for path in write_reports(report, report_dir):
+            err.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, fmt), encoding="utf-8")

@@ -209,3 +209,29 @@ def test_cli_reports_the_drift_in_every_format(
         assert "drift found: stack dev, 4 finding(s)" in out and "state skipped" in out
     else:
         assert out.startswith("### mlenv drift: `dev`") and out.count("| aws | `") == 4
+
+
+def test_report_dir_writes_every_format_from_one_run(
+    world: DeployedWorld,
+    hand_made: HandMade,
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    state_file = world.write_state(tmp_path / "dev.json")
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(
+        app, ["drift", "dev", "--state", str(state_file), "--report-dir", str(reports)]
+    )
+    assert result.exit_code == 1
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "drift-dev.json",
+        "drift-dev.md",
+        "drift-dev.sarif",
+        "drift-dev.txt",
+    ]
+    assert len(json.loads((reports / "drift-dev.json").read_text(encoding="utf-8"))["findings"]) == 4
+    assert hand_made.instance in (reports / "drift-dev.txt").read_text(encoding="utf-8")

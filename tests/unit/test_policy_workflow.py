@@ -43,10 +43,10 @@ def _run_lines(job: dict[str, Any]) -> str:
     return "\n".join(str(step.get("run", "")) for step in job["steps"])
 
 
-def test_offline_job_checks_dev_and_prod_with_sarif_and_markdown(workflow: dict[Any, Any]) -> None:
+def test_offline_job_checks_dev_prod_and_experiment_with_sarif_and_markdown(workflow: dict[Any, Any]) -> None:
     assert "pull_request" in workflow[True]
     job = workflow["jobs"]["offline-check"]
-    assert job["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert job["strategy"]["matrix"]["stack"] == ["dev", "prod", "experiment"]
     assert job["permissions"]["security-events"] == "write"
     commands = _run_lines(job)
     assert (
