@@ -14,9 +14,9 @@ import typer
 
 from stacks.cli.check import CHECK_EPILOG
 from stacks.cli.check import check as check_command
-from stacks.cli.errors import command_group, consoles, reports_errors
 from stacks.cli.drift import DRIFT_EPILOG
 from stacks.cli.drift import drift as drift_command
+from stacks.cli.errors import command_group, consoles, reports_errors
 from stacks.cli.exp import exp_app
 from stacks.cli.images import images_app
 from stacks.offline.plan import UNKNOWN, Plan

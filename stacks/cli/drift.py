@@ -84,7 +84,7 @@ def drift(
     )
     if report_dir is not None:
         for path in write_reports(report, report_dir):
-            err.print(f"wrote {path}", highlight=False, soft_wrap=True)
+            consoles.err.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, fmt), encoding="utf-8")
