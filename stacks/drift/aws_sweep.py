@@ -143,7 +143,7 @@ class AwsSweep:
                     resource.type,
                     differs,
                     Fix.REAPPLY,
-                    f"re-apply: `pulumi up --stack {self.stack} --policy-pack policies` restores the tags",
+                    f"`pulumi up --stack {self.stack} --policy-pack policies` restores the tags",
                     since=resource.modified,
                     urn=resource.urn,
                 )

@@ -164,7 +164,7 @@ def sweep_objects(
                         type_,
                         differs,
                         Fix.REAPPLY,
-                        f"re-apply: `pulumi up --stack {stack} --policy-pack policies` takes the fields back "
+                        f"`pulumi up --stack {stack} --policy-pack policies` takes the fields back "
                         f"from {', '.join(managers)}; change the code instead if the edit should stay",
                         since,
                         urn,

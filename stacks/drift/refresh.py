@@ -56,7 +56,7 @@ def _finding(metadata: Mapping[str, Any], urn: str, stack: str, since: str | Non
     type_ = str(metadata.get("type", ""))
     old = metadata.get("old") if isinstance(metadata.get("old"), Mapping) else {}
     new = metadata.get("new") if isinstance(metadata.get("new"), Mapping) else None
-    reapply = f"re-apply: `pulumi up --stack {stack} --policy-pack policies` puts the code's values back"
+    reapply = f"`pulumi up --stack {stack} --policy-pack policies` puts the code's values back"
     assert isinstance(old, Mapping)
     if op in CHANGE_OPS:
         differs = _detailed(metadata, old, new or {})
@@ -71,7 +71,7 @@ def _finding(metadata: Mapping[str, Any], urn: str, stack: str, since: str | Non
             type_,
             ("in the code and the state, but gone from the cloud",),
             Fix.REAPPLY,
-            f"re-apply (`pulumi up --stack {stack} --refresh --policy-pack policies`) re-creates it",
+            f"`pulumi up --stack {stack} --refresh --policy-pack policies` re-creates it",
             since,
             urn,
         )
