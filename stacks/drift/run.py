@@ -118,7 +118,8 @@ def _state(request: DriftRequest, backend: PulumiStacks | None) -> StackState | 
         )
     else:
         return None
-    if state.stack and state.stack != request.stack:
+    # URNs carry the bare stack name; the request may be fully qualified (org/project/stack).
+    if state.stack and state.stack != request.stack.rsplit("/", 1)[-1]:
         raise DriftInputError(
             f"{state.source}: this is the state of stack {state.stack!r}, not {request.stack!r}; "
             f"export the right one with `pulumi stack export --stack {request.stack}`"
