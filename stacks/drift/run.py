@@ -104,7 +104,7 @@ def run_drift(
         layers += [LayerResult(Layer.AWS, False, reason), LayerResult(Layer.KUBERNETES, False, reason)]
         return DriftReport.of(stack, findings, layers)
 
-    layers.append(_aws(state, stack, session, findings))
+    layers.append(_aws(state, stack.rsplit("/", 1)[-1], session, findings))
     layers.append(_kubernetes(request, state, kubectl, environ, findings))
     return DriftReport.of(stack, _with_since(findings, state), layers, state.source)
 
