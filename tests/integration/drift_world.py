@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from stacks.offline.engine import plan_stack
 from stacks.offline.plan import Plan, PlannedResource
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 """moto's default account id."""
+
+
+@cache
+def dev_plan() -> Plan:
+    """dev's offline plan, made once per test process (the drift tests only read it)."""
+    return plan_stack("dev")
 
 
 @dataclass

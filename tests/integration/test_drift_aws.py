@@ -8,6 +8,8 @@ would have made (tagged ``elbv2.k8s.aws/cluster``); exactly the hand-made drift 
 from __future__ import annotations
 
 import json
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,26 +22,27 @@ from typer.testing import CliRunner
 from stacks.cli.app import app
 from stacks.drift.aws_sweep import AwsSweep
 from stacks.drift.findings import DriftFinding, Fix, Kind
-from stacks.drift.state import parse_state
-from stacks.offline.engine import plan_stack
-from stacks.offline.plan import Plan
-from tests.integration.drift_world import DeployedWorld, deploy_network_and_buckets
+from stacks.drift.state import StackState, parse_state
+from tests.integration.conftest import MOTO_REGION
+from tests.integration.drift_world import DeployedWorld, deploy_network_and_buckets, dev_plan
 from tests.policies.test_formats import SARIF_SCHEMA
 
 pytestmark = pytest.mark.integration
 
 SCRATCH_BUCKET = "dev-scratch-made-by-hand"
 SUBNET_TYPE = "aws:ec2/subnet:Subnet"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": MOTO_REGION,
+}
+"""Clearly fake credentials (as the aws_env fixture sets), module-wide here: the deploy is module-scoped."""
 
 
-@pytest.fixture(scope="module")
-def dev_plan() -> Plan:
-    return plan_stack("dev")
-
-
-@pytest.fixture
-def world(boto_session: boto3.Session, moto_endpoint: str, reset_moto: None, dev_plan: Plan) -> DeployedWorld:
-    return deploy_network_and_buckets(boto_session, moto_endpoint, dev_plan)
+def _cluster_name(world: DeployedWorld) -> str:
+    cluster = world.first("aws:eks/cluster:Cluster")
+    return str(cluster.plain_inputs().get("name") or cluster.id)
 
 
 @dataclass(frozen=True)
@@ -52,16 +55,10 @@ class HandMade:
     load_balancer_arn: str
 
 
-def _cluster_name(world: DeployedWorld) -> str:
-    cluster = world.first("aws:eks/cluster:Cluster")
-    return str(cluster.plain_inputs().get("name") or cluster.id)
-
-
-@pytest.fixture
-def hand_made(world: DeployedWorld, boto_session: boto3.Session, moto_endpoint: str) -> HandMade:
-    ec2 = boto_session.client("ec2", endpoint_url=moto_endpoint)
-    s3 = boto_session.client("s3", endpoint_url=moto_endpoint)
-    elbv2 = boto_session.client("elbv2", endpoint_url=moto_endpoint)
+def make_drift_by_hand(world: DeployedWorld, session: boto3.Session, endpoint: str) -> HandMade:
+    ec2 = session.client("ec2", endpoint_url=endpoint)
+    s3 = session.client("s3", endpoint_url=endpoint)
+    elbv2 = session.client("elbv2", endpoint_url=endpoint)
     vpc_id = world.real_id("aws:ec2/vpc:Vpc")
     private_a = world.real_id(SUBNET_TYPE, "private-us-east-1a")
     # (a) a bucket someone created with the stack's tags
@@ -99,20 +96,59 @@ def hand_made(world: DeployedWorld, boto_session: boto3.Session, moto_endpoint: 
     )
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """dev deployed on moto, what the sweep found before the hand-made drift, and that drift."""
+
+    world: DeployedWorld
+    clean: list[DriftFinding]
+    hand_made: HandMade
+    endpoint: str
+
+
+@pytest.fixture(scope="module")
+def deployed(moto_endpoint: str) -> Iterator[Deployed]:
+    """Deploy once per module (a deploy costs more than every sweep of the module together); moto is
+    reset when the module is done."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in FAKE_CREDENTIALS.items():
+            env.setenv(key, value)
+        session = boto3.Session(region_name=MOTO_REGION)
+        world = deploy_network_and_buckets(session, moto_endpoint, dev_plan())
+        env.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+        clean, _ = AwsSweep(boto3.Session(region_name=MOTO_REGION), _state(world), "dev").run()
+        env.delenv("AWS_ENDPOINT_URL")
+        hand_made = make_drift_by_hand(world, session, moto_endpoint)
+        try:
+            yield Deployed(world, clean, hand_made, moto_endpoint)
+        finally:
+            request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+
+
+@pytest.fixture
+def env(deployed: Deployed, monkeypatch: pytest.MonkeyPatch) -> Deployed:
+    """Credentials and ``AWS_ENDPOINT_URL`` pointing at the moto server, for one test."""
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", deployed.endpoint)
+    return deployed
+
+
+def _state(world: DeployedWorld) -> StackState:
+    return parse_state(world.export(), source="export")
+
+
 def _summary(findings: list[DriftFinding]) -> set[tuple[str, str, str]]:
     return {(f.kind.value, f.layer.value, f.resource) for f in findings}
 
 
-def test_sweep_reports_exactly_the_hand_made_drift(
-    world: DeployedWorld,
-    hand_made: HandMade,
-    boto_session: boto3.Session,
-    moto_endpoint: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    state = parse_state(world.export(), source="export")
-    findings, layer = AwsSweep(boto3.Session(region_name="us-east-1"), state, "dev", page_size=2).run()
+def test_sweep_reports_exactly_the_hand_made_drift(env: Deployed) -> None:
+    world, hand_made = env.world, env.hand_made
+    findings, layer = AwsSweep(
+        boto3.Session(region_name=MOTO_REGION), _state(world), "dev", page_size=2
+    ).run()
     assert layer.ran
     assert _summary(findings) == {
         ("not-in-state", "aws", f"arn:aws:s3:::{SCRATCH_BUCKET}"),
@@ -130,14 +166,8 @@ def test_sweep_reports_exactly_the_hand_made_drift(
     assert by_resource[f"arn:aws:s3:::{SCRATCH_BUCKET}"].fix is Fix.IMPORT
 
 
-def test_a_clean_deployment_has_no_drift(
-    world: DeployedWorld, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    state = parse_state(world.export(), source="export")
-    findings, layer = AwsSweep(boto3.Session(region_name="us-east-1"), state, "dev").run()
-    assert findings == []
-    assert "1 VPC(s)" in layer.detail
+def test_the_deployment_had_no_drift_before_the_hand_made_changes(env: Deployed) -> None:
+    assert env.clean == []
 
 
 class DeniedEc2Session:
@@ -145,7 +175,7 @@ class DeniedEc2Session:
     other client is the real one on the moto server."""
 
     def __init__(self, endpoint: str) -> None:
-        self.real = boto3.Session(region_name="us-east-1")
+        self.real = boto3.Session(region_name=MOTO_REGION)
         self.endpoint = endpoint
 
     def client(self, service: str, config: Any = None) -> Any:
@@ -163,30 +193,30 @@ class DeniedEc2Session:
         return client
 
 
-def test_a_missing_permission_is_a_finding_not_a_crash(world: DeployedWorld, moto_endpoint: str) -> None:
-    state = parse_state(world.export(), source="export")
-    findings, layer = AwsSweep(DeniedEc2Session(moto_endpoint), state, "dev").run()
+def test_a_missing_permission_is_a_finding_not_a_crash(env: Deployed) -> None:
+    findings, layer = AwsSweep(DeniedEc2Session(env.endpoint), _state(env.world), "dev").run()
     assert layer.ran
     denied = {f.resource for f in findings if f.kind is Kind.NOT_CHECKED}
     assert "ec2:DescribeInstances" in denied and "ec2:DescribeSecurityGroups" in denied
     assert all(f.fix is Fix.GRANT for f in findings if f.kind is Kind.NOT_CHECKED)
     assert "elasticloadbalancing:DescribeLoadBalancers" not in denied
+    # What the Tagging API sees is still reported.
+    assert {f.kind for f in findings} == {Kind.NOT_CHECKED, Kind.NOT_IN_STATE, Kind.CHANGED}
+
+
+def _run_cli(env: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi, no kubectl: those layers say they were skipped
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    state_file = env.world.write_state(tmp_path / "dev.json")
+    return CliRunner().invoke(app, ["drift", "dev", "--state", str(state_file), *args])
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "markdown"])
 def test_cli_reports_the_drift_in_every_format(
-    world: DeployedWorld,
-    hand_made: HandMade,
-    moto_endpoint: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fmt: str,
+    env: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi, no kubectl: those layers say they were skipped
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    state_file = world.write_state(tmp_path / "dev.json")
-    result = CliRunner().invoke(app, ["drift", "dev", "--state", str(state_file), "--format", fmt])
+    hand_made = env.hand_made
+    result = _run_cli(env, tmp_path, monkeypatch, "--format", fmt)
     assert result.exit_code == 1, result.output
     out = result.stdout
     for resource in (hand_made.security_group, hand_made.instance, hand_made.subnet_arn, SCRATCH_BUCKET):
@@ -212,20 +242,10 @@ def test_cli_reports_the_drift_in_every_format(
 
 
 def test_report_dir_writes_every_format_from_one_run(
-    world: DeployedWorld,
-    hand_made: HandMade,
-    moto_endpoint: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    env: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    state_file = world.write_state(tmp_path / "dev.json")
     reports = tmp_path / "reports"
-    result = CliRunner().invoke(
-        app, ["drift", "dev", "--state", str(state_file), "--report-dir", str(reports)]
-    )
+    result = _run_cli(env, tmp_path, monkeypatch, "--report-dir", str(reports))
     assert result.exit_code == 1
     assert sorted(p.name for p in reports.iterdir()) == [
         "drift-dev.json",
@@ -234,4 +254,4 @@ def test_report_dir_writes_every_format_from_one_run(
         "drift-dev.txt",
     ]
     assert len(json.loads((reports / "drift-dev.json").read_text(encoding="utf-8"))["findings"]) == 4
-    assert hand_made.instance in (reports / "drift-dev.txt").read_text(encoding="utf-8")
+    assert env.hand_made.instance in (reports / "drift-dev.txt").read_text(encoding="utf-8")

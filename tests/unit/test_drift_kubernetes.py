@@ -18,8 +18,7 @@ from stacks.drift.kubectl import Listing
 from stacks.drift.kubernetes_sweep import LISTED_KINDS, OwnedKubernetes, sweep_objects
 from stacks.drift.run import DriftRequest, run_drift
 from stacks.drift.state import StackState, parse_state
-from stacks.offline.engine import plan_stack
-from tests.integration.drift_world import DeployedWorld
+from tests.integration.drift_world import DeployedWorld, dev_plan
 from tests.oracles.kubernetes import validate
 
 PULUMI_SSA = "pulumi-kubernetes-5fe0c8a1"
@@ -30,7 +29,7 @@ T_EDIT = "2026-11-28T16:42:07Z"
 @pytest.fixture(scope="module")
 def export() -> dict[str, Any]:
     """dev's state as `pulumi stack export` writes it, made from the real offline plan."""
-    return DeployedWorld(plan_stack("dev")).export()
+    return DeployedWorld(dev_plan()).export()
 
 
 @pytest.fixture(scope="module")
