@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor
@@ -28,6 +27,7 @@ from pulumi.runtime.stack import run_in_stack
 from stacks.errors import MlenvError, OfflineEngineError, StackFileError
 from stacks.offline.mocks import OfflineMocks
 from stacks.offline.plan import Plan, PlannedInvoke, PlannedResource
+from stacks.offline.stack_yaml import read_stack_document
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = REPO_ROOT / "stacks"
@@ -35,9 +35,6 @@ PROGRAM = STACKS_DIR / "__main__.py"
 PROJECT = "mlenv"
 OFFLINE_SECRET = "offline-placeholder-secret"
 """What a ``secure:`` config value reads as offline: the engine cannot decrypt it here."""
-
-# libyaml's loader when present: the pure-Python one costs more than the program itself.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # The Pulumi SDK keeps its runtime settings in module globals: one program run at a time.
 _RUN_LOCK = threading.Lock()
@@ -56,16 +53,18 @@ def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:
     return path
 
 
+def _shown(path: Path) -> str:
+    """The stack file as a user names it: relative to the current directory when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def load_stack_config(stack: str, stacks_dir: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """A stack file's config as the Pulumi CLI hands it to a program, and its secret keys."""
     path = stack_file(stack, stacks_dir)
-    try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path}: not valid YAML: {exc}") from None
-    raw = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(raw, dict):
-        raise StackFileError(f"{path}: 'config' must map namespaced keys (mlenv:environment: ...)")
+    raw = read_stack_document(path, shown_as=_shown(path)).config
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():

@@ -23,20 +23,22 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.spec.limits import VPC_PREFIX_RANGE, VPC_RANGES
+
 CONFIG_NAMESPACE = "mlenv"
 CONFIG_KEY = "environment"
 
 DNS_LABEL = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
-OWNER = r"^[\w.+@-]{1,64}$"
+OWNER = r"^[A-Za-z0-9_.+@-]{1,64}$"
 REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
 
 PATTERN_HINTS = {
     DNS_LABEL: "a lowercase DNS label of 2-30 characters (a-z, 0-9, '-'), starting with a letter",
     IDENTIFIER: "a snake_case identifier (a-z, 0-9, '_'), starting with a letter",
     INSTANCE_TYPE: "an EC2 instance type such as g6e.xlarge",
-    OWNER: "a team or user name of at most 64 letters, digits and . + @ - _",
+    OWNER: "a team or user name of at most 64 ASCII letters, digits and . + @ - _ (it is a label value)",
     REGION: "an AWS region such as us-east-1",
 }
 """What each pattern means, for error messages (a regex is no help to a reader)."""
@@ -46,7 +48,7 @@ DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 # Snake-case identifier, as Feast names projects and feature views.
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
 IamRoleArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
+    str, StringConstraints(pattern=r"^arn:aws:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
 ]
 # AWS tag values: 256 characters of letters, digits, spaces and + - = . _ : / @
 TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]*$", max_length=256)]
@@ -93,10 +95,12 @@ class NetworkSpec(_Spec):
             network = ipaddress.IPv4Network(value, strict=True)
         except ValueError as exc:
             raise ValueError(f"not an IPv4 network CIDR ({exc}); write it like 10.0.0.0/16") from None
-        if not 16 <= network.prefixlen <= 20:
-            raise ValueError("prefix must be between /16 and /20 so every AZ gets room for nodes and pods")
-        if not network.is_private:
-            raise ValueError("use a private (RFC 1918) range such as 10.0.0.0/16")
+        low, high = VPC_PREFIX_RANGE
+        if not low <= network.prefixlen <= high:
+            raise ValueError(f"prefix must be between /{low} and /{high} (room for every AZ)")
+        if not any(network.subnet_of(block) for block in VPC_RANGES):
+            ranges = ", ".join(map(str, VPC_RANGES))
+            raise ValueError(f"use a block inside a private (RFC 1918) range ({ranges}), such as 10.0.0.0/16")
         return value
 
 

@@ -15,6 +15,17 @@ from typing import TYPE_CHECKING
 from stacks.errors import SpecProblem
 from stacks.spec.compute_rules import gpu_pools_are_compatible
 from stacks.spec.experiment_rules import experiment_request_is_valid
+from stacks.spec.name_rules import (
+    names_within_limits,
+    namespace_not_reserved,
+    pool_labels_valid,
+    tag_count_within_limit,
+)
+from stacks.spec.network_rules import (
+    public_endpoint_restricted,
+    region_in_partition,
+    vpc_clear_of_service_cidr,
+)
 from stacks.spec.serving_rules import feature_users_have_a_store, served_models_schedule
 
 if TYPE_CHECKING:
@@ -23,7 +34,6 @@ if TYPE_CHECKING:
 Rule = Callable[["EnvironmentSpec"], Iterable[SpecProblem]]
 
 REQUIRED_BUCKETS = ("models", "datasets")
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 
 
 def sections_match_kind(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
@@ -115,20 +125,6 @@ def artifact_buckets_complete(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
             )
 
 
-def endpoint_not_open(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
-    """A platform cluster's public endpoint is never open to the whole internet."""
-    if spec.cluster is None:
-        return
-    for i, cidr in enumerate(spec.cluster.public_access_cidrs):
-        if cidr in OPEN_CIDRS:
-            yield SpecProblem(
-                f"cluster.public_access_cidrs[{i}]",
-                cidr,
-                f"{cidr} opens the Kubernetes API to the internet; list your office/VPN CIDRs "
-                "or leave the list empty for a private endpoint",
-            )
-
-
 def online_store_settings_match(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
     """Redis settings only make sense with a Redis online store."""
     store = spec.feature_store
@@ -172,10 +168,16 @@ RULES: tuple[Rule, ...] = (
     pool_sizes_are_ordered,
     names_are_unique,
     artifact_buckets_complete,
-    endpoint_not_open,
+    region_in_partition,
+    vpc_clear_of_service_cidr,
+    public_endpoint_restricted,
     online_store_settings_match,
     replica_bounds_ordered,
     tags_not_reserved,
+    tag_count_within_limit,
+    names_within_limits,
+    namespace_not_reserved,
+    pool_labels_valid,
     served_models_schedule,
     feature_users_have_a_store,
     gpu_pools_are_compatible,
