@@ -30,9 +30,11 @@ AUTONAMED = "x" * (AUTONAME_SUFFIX_LENGTH - 1)
 """Stands for Pulumi's random suffix: as long as the longest it can be."""
 LOG_BUCKET = "access-logs"  # components/artifact_store.py LOG_BUCKET
 SERVING_ACCOUNTS = ("model-server", "model-server-features")  # components/serving.py
-MLENV_TAGS = {"platform": 5, "experiment": 7}
-"""Tags mlenv adds to a resource: mlenv:stack/component/owner/managed-by and the network's Name;
-experiments add mlenv:expires-at and mlenv:experiment (components/tags.py)."""
+MLENV_TAGS = {"platform": 8, "experiment": 8}
+"""Most tags mlenv itself puts on one resource: mlenv:stack/component/owner/managed-by, a subnet's
+Name, its load-balancer role tag and discovery tags (components/network.py); experiments add
+mlenv:expires-at and mlenv:experiment (components/tags.py). tests/unit/test_limits.py checks the
+real plans stay within it."""
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def public_endpoint_restricted(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
 
 def _open_message(what: str) -> str:
     return (
-        f"{what} opens the Kubernetes API to much of the internet (more than a /8); "
+        f"{what} opens the Kubernetes API to the internet (more than a /8 of it); "
         "list your office/VPN CIDRs or leave the list empty for a private endpoint"
     )
 
