@@ -41,7 +41,7 @@ class NameLimit:
             found.append(f"is {len(name)} characters, over the {self.max_length} allowed")
         if len(name) < self.min_length:
             found.append(f"is {len(name)} characters, under the {self.min_length} required")
-        if not re.fullmatch(self.pattern, name):
+        if not re.fullmatch(self.pattern, name, re.ASCII):  # AWS patterns are Java regexes: \w is ASCII
             found.append(f"is not {self.allowed}")
         found += [f"starts with the reserved {p!r}" for p in self.forbidden_prefixes if name.startswith(p)]
         found += [f"ends with the reserved {s!r}" for s in self.forbidden_suffixes if name.endswith(s)]
@@ -83,8 +83,8 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "ecr-repository": NameLimit(
         "ECR repository name",
         256,
-        r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*",
-        "lowercase letters and digits separated by single '.', '_' or '-' (no '--')",
+        r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*",
+        "lowercase letters and digits separated by '.', '_', '__', '-' or '/'",
         "botocore ecr CreateRepository repositoryName (RepositoryName: min 2, max 256, pattern)",
         min_length=2,
     ),
@@ -115,7 +115,7 @@ NAME_LIMITS: dict[str, NameLimit] = {
         255,
         r"[a-zA-Z0-9_.-]+",
         "letters, digits, '_', '-' and '.'",
-        "botocore dynamodb CreateTable TableName (TableName: min 3, max 255, pattern)",
+        "docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html",
         min_length=3,
     ),
     "glue-database": NameLimit(
@@ -130,7 +130,7 @@ NAME_LIMITS: dict[str, NameLimit] = {
         128,
         r"[a-zA-Z0-9._-]{1,128}",
         "letters, digits, '.', '_' and '-'",
-        "botocore athena CreateWorkGroup Name (WorkGroupName pattern)",
+        "botocore athena CreateWorkGroup Name (WorkGroupName: pattern [a-zA-Z0-9._-]{1,128})",
     ),
     "kms-alias": NameLimit(
         "KMS alias",
@@ -152,7 +152,7 @@ NAME_LIMITS: dict[str, NameLimit] = {
         128,
         r"[a-zA-Z0-9\(\)\.\-/_]+",
         "letters, digits and ( ) . - / _",
-        "botocore ec2 CreateLaunchTemplate LaunchTemplateName (LaunchTemplateName: min 3, max 128)",
+        "docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplate.html",
         min_length=3,
     ),
     "k8s-namespace": NameLimit(

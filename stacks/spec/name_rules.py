@@ -52,6 +52,12 @@ def _auto(kind: str, path: str, type_: str, logical: str) -> EmittedName:
     return EmittedName(kind, path, f"{logical}-{AUTONAMED}", (type_, logical))
 
 
+def _node_group_stem(environment: str, pool: str) -> str:
+    """``<environment>-<pool>`` cut to leave room for ``-<8 hex>`` (components/gpu_node_pool.py):
+    two pools whose stems are equal get one node group name."""
+    return f"{environment}-{pool}"[: NAME_LIMITS["eks-nodegroup"].max_length - 9].rstrip("-")
+
+
 def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
     """Every limited name the program emits for ``spec`` (see the module docstring)."""
     env = spec.name
@@ -60,7 +66,7 @@ def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
         yield _auto("iam-role", "name", "aws:iam/role:Role", f"{env}-workload")
         yield _auto("iam-role", "name", "aws:iam/role:Role", f"exp-{env}-node")
         yield _auto("launch-template", "name", "aws:ec2/launchTemplate:LaunchTemplate", f"exp-{env}")
-        yield EmittedName("eks-nodegroup", "name", f"exp-{env}-{'x' * 8}")
+        yield EmittedName("eks-nodegroup", "name", _node_group_stem("exp", env))
         return
     role, bucket = "aws:iam/role:Role", "aws:s3/bucket:Bucket"
     yield EmittedName("eks-cluster", "name", f"mlenv-{env}")
@@ -72,6 +78,7 @@ def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
     for suffix in ("eks-cluster", "flow-logs", "system-node"):
         yield _auto("iam-role", "name", role, f"{env}-{suffix}")
     yield _auto("launch-template", "name", "aws:ec2/launchTemplate:LaunchTemplate", f"{env}-system")
+    yield EmittedName("eks-nodegroup", "name", f"{env}-system", ("aws:eks/nodeGroup:NodeGroup", f"{env}-system"))
     yield _auto("s3-bucket", "name", bucket, f"{env}-{LOG_BUCKET}")
     for i, spec_bucket in enumerate(spec.artifacts.buckets):
         yield _auto("s3-bucket", f"artifacts.buckets[{i}].name", bucket, f"{env}-{spec_bucket.name}")
@@ -82,8 +89,7 @@ def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
         path = f"gpu_pools[{i}].name"
         yield _auto("iam-role", path, role, f"{env}-{pool.name}-node")
         yield _auto("launch-template", path, "aws:ec2/launchTemplate:LaunchTemplate", f"{env}-{pool.name}")
-        # <environment>-<pool> truncated to leave room for "-<8 hex>" (components/gpu_node_pool.py)
-        stem = f"{env}-{pool.name}"[: NAME_LIMITS["eks-nodegroup"].max_length - 9].rstrip("-")
+        stem = _node_group_stem(env, pool.name)
         yield EmittedName("eks-nodegroup", path, stem, ("aws:eks/nodeGroup:NodeGroup", stem))
     store = spec.feature_store
     if store is not None:
