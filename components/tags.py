@@ -70,6 +70,7 @@ class Tagging:
 
 
 def _label_value(value: str) -> str:
-    """Kubernetes label values allow [A-Za-z0-9._-], at most 63 characters."""
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in value)[:63]
+    """Kubernetes label values allow [A-Za-z0-9._-], at most 63 characters (ASCII only: ``str.isalnum``
+    alone would keep the ü of jürgen, which the API server refuses)."""
+    cleaned = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in value)[:63]
     return cleaned.strip("._-") or "unknown"

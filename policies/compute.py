@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pulumi_policy import ResourceValidationArgs
 
 from policies import resource_types as T
@@ -9,7 +11,26 @@ from policies.config import schema, setting, setting_strings
 from policies.policy_types import Report, ResourcePolicy
 from policies.properties import get, is_true, mappings, number, strings
 
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+WIDEST_IPV4_ADDRESSES = 2**24
+"""More IPv4 addresses than a /8 in total is "the whole internet", however it is split."""
+WIDEST_IPV6_PREFIX = 32
+
+
+def admits_the_internet(cidrs: list[str]) -> bool:
+    """Whether the CIDRs together open the endpoint to the internet: compared as address sets,
+    not strings, so 0.0.0.0/1 + 128.0.0.0/1 or ::/0 count as open; an unparsable CIDR counts too."""
+    v4: list[ipaddress.IPv4Network] = []
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return True
+        if isinstance(network, ipaddress.IPv6Network):
+            if network.prefixlen < WIDEST_IPV6_PREFIX:
+                return True
+        else:
+            v4.append(network)
+    return sum(n.num_addresses for n in ipaddress.collapse_addresses(v4)) > WIDEST_IPV4_ADDRESSES
 
 
 def check_eks_private_endpoint(args: ResourceValidationArgs, report: Report) -> None:
@@ -23,7 +44,7 @@ def check_eks_private_endpoint(args: ResourceValidationArgs, report: Report) -> 
     # EKS turns the public endpoint on when the input is absent.
     if public is None or public is True:
         cidrs = strings(get(vpc, "publicAccessCidrs"))
-        if not cidrs or any(cidr in OPEN_CIDRS for cidr in cidrs):
+        if not cidrs or admits_the_internet(cidrs):
             report(
                 "the API endpoint is public to the whole internet: set "
                 "vpc_config.endpoint_public_access=False, "

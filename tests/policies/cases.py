@@ -295,6 +295,16 @@ CASES += [
                 setv(*CLUSTER, "vpcConfig.publicAccessCidrs", ["0.0.0.0/0"], id="b"),
                 id="public 0.0.0.0/0",
             ),
+            both(
+                setv(*CLUSTER, "vpcConfig.endpointPublicAccess", True, id="a"),
+                setv(*CLUSTER, "vpcConfig.publicAccessCidrs", ["0.0.0.0/1", "128.0.0.0/1"], id="b"),
+                id="public in two halves",
+            ),
+            both(
+                setv(*CLUSTER, "vpcConfig.endpointPublicAccess", True, id="a"),
+                setv(*CLUSTER, "vpcConfig.publicAccessCidrs", ["203.0.113.0/24", "::/0"], id="b"),
+                id="public ::/0",
+            ),
         ],
         missing=setv(*CLUSTER, "vpcConfig.endpointPublicAccess", DELETE, id="public unset (EKS default on)"),
         unknown_=unknown(*CLUSTER, "vpcConfig.endpointPrivateAccess"),
