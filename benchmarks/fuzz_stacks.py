@@ -72,7 +72,15 @@ NASTY_CIDRS = [
     "10.0.0.0/24",
     "8.0.0.0/7",
 ]
-NASTY_REGIONS = ["us-gov-west-1", "cn-north-1", "eu-foo-1", "us-east-1", "eu-west-1", "ap-south-2", "us-iso-east-1"]
+NASTY_REGIONS = [
+    "us-gov-west-1",
+    "cn-north-1",
+    "eu-foo-1",
+    "us-east-1",
+    "eu-west-1",
+    "ap-south-2",
+    "us-iso-east-1",
+]
 NASTY_LABELS = [
     ("team", "ml"),
     ("team", "a,b=c"),
@@ -114,7 +122,7 @@ def _get(root: Any, path: tuple[Any, ...]) -> Any:
 def mutate_leaf(rng: random.Random, env: Env) -> str:
     path = rng.choice(_leaves(env))
     old = _get(env, path)
-    if isinstance(old, bool) or isinstance(old, int):
+    if isinstance(old, (bool, int)):
         new: Any = rng.choice(NASTY_INTS)
     elif isinstance(old, str) and "/" in old and old[0].isdigit():
         new = rng.choice(NASTY_CIDRS)
@@ -178,7 +186,8 @@ def tags(rng: random.Random, env: Env) -> str:
 def owner_and_namespace(rng: random.Random, env: Env) -> str:
     env["owner"] = rng.choice(["jürgen", "ml-platform", "a" * 64, "o'brien"])
     if "serving" in env:
-        env["serving"]["namespace"] = rng.choice(["kube-system", "default", "serving", "exp-x", "nvidia-device-plugin"])
+        namespaces = ["kube-system", "default", "serving", "exp-x", "nvidia-device-plugin"]
+        env["serving"]["namespace"] = rng.choice(namespaces)
     return f"owner {env['owner']}"
 
 
@@ -210,7 +219,8 @@ def file_damage(rng: random.Random, text: str) -> tuple[bytes, str]:
         return text.replace("    owner:", "    name: again\n    owner:", 1).encode(), kind
     if kind == "bomb":
         lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-        lines += [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+        pairs = zip("abcdefgh", "bcdefghi", strict=True)
+        lines += [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in pairs]
         return ("\n".join(lines) + "\nconfig:\n  mlenv:environment: *i\n").encode(), kind
     if kind == "empty":
         return b"", kind
@@ -252,7 +262,7 @@ def run_case(rng: random.Random, base: str, work: Path) -> tuple[str, str, list[
     except MlenvError as exc:
         outcome = "rejected" if exc.exit_code == EXIT_BAD_INPUT else f"exit-{exc.exit_code}"
         return outcome, what, [str(exc)[:300]]
-    except Exception:  # noqa: BLE001 - the point is to find them
+    except Exception:
         return "traceback", what, [traceback.format_exc()[-600:]]
     problems = plan_problems(plan)
     return ("false-accept" if problems else "accepted"), what, problems[:5]

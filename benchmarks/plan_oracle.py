@@ -111,7 +111,8 @@ def _name_problems(resource: PlannedResource, name: str) -> Iterator[str]:
         len(name) > 63 or not DNS1123_LABEL.fullmatch(name) or name.startswith("kube-") or name == "default"
     ):
         yield f"namespace {name!r} is invalid or reserved"
-    if resource.type == "kubernetes:core/v1:Service" and (len(name) > 63 or not DNS1035_LABEL.fullmatch(name)):
+    service = resource.type == "kubernetes:core/v1:Service"
+    if service and (len(name) > 63 or not DNS1035_LABEL.fullmatch(name)):
         yield f"service {name!r} is not a DNS-1035 label"
     if resource.type.startswith("kubernetes:") and (len(name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(name)):
         yield f"object name {name!r} is not a DNS-1123 subdomain"
@@ -126,9 +127,9 @@ def label_problems(labels: Mapping[str, Any], *, kubelet: bool = False) -> Itera
             yield f"label key prefix {key!r}"
         if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.fullmatch(value):
             yield f"label value {key}={value!r}"
-        if kubelet and any(prefix == d or prefix.endswith("." + d) for d in KUBELET_FORBIDDEN):
-            if not prefix.startswith(("node.kubernetes.io", "kubelet.kubernetes.io")):
-                yield f"kubelet refuses label {key!r}"
+        forbidden = any(prefix == d or prefix.endswith("." + d) for d in KUBELET_FORBIDDEN)
+        if kubelet and forbidden and not prefix.startswith(("node.kubernetes.io", "kubelet.kubernetes.io")):
+            yield f"kubelet refuses label {key!r}"
 
 
 def _tag_problems(tags: Mapping[str, Any]) -> Iterator[str]:
@@ -144,7 +145,8 @@ def _network_problems(resource: PlannedResource, service_cidr: str | None) -> It
     if resource.type == "aws:ec2/vpc:Vpc":
         cidr = ipaddress.IPv4Network(resource.inputs["cidrBlock"])
         rfc1918 = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
-        if not any(cidr.subnet_of(n) for n in rfc1918) and not cidr.subnet_of(ipaddress.IPv4Network("100.64.0.0/10")):
+        shared = ipaddress.IPv4Network("100.64.0.0/10")
+        if not any(cidr.subnet_of(n) for n in rfc1918) and not cidr.subnet_of(shared):
             yield f"VPC {cidr} is not a private range AWS accepts"
         if not 16 <= cidr.prefixlen <= 28:
             yield f"VPC {cidr} prefix outside /16../28"
@@ -189,7 +191,8 @@ def plan_problems(plan: Plan) -> list[str]:
         if isinstance(metadata, Mapping) and isinstance(metadata.get("labels"), Mapping):
             found += [f"{where}: {p}" for p in label_problems(metadata["labels"])]
         if resource.type == "aws:eks/nodeGroup:NodeGroup":
-            found += [f"{where}: {p}" for p in label_problems(resource.inputs.get("labels") or {}, kubelet=True)]
+            node_labels = resource.inputs.get("labels") or {}
+            found += [f"{where}: {p}" for p in label_problems(node_labels, kubelet=True)]
         if resource.type == "aws:ec2/launchTemplate:LaunchTemplate" and resource.inputs.get("userData"):
             found += [f"{where}: {p}" for p in _user_data_problems(str(resource.inputs["userData"]))]
         if resource.type == "pulumi:providers:aws" and resource.inputs.get("region") not in aws_regions:
@@ -205,5 +208,8 @@ def _user_data_problems(user_data: str) -> Iterator[str]:
     except ValueError:
         text = user_data
     for match in re.finditer(r'"--node-labels=([^"]*)"', text):
-        pairs = dict(item.split("=", 1) if "=" in item else (item, "") for item in match.group(1).split(","))
+        pairs: dict[str, str] = {}
+        for item in match.group(1).split(","):
+            key, _, value = item.partition("=")
+            pairs[key] = value
         yield from label_problems(pairs, kubelet=True)

@@ -41,18 +41,20 @@ class _StrictLoader(_BASE_LOADER):  # type: ignore[misc]
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> Any:
-    seen: set[Any] = set()
+    seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         if key_node.tag == _MERGE_TAG:
             continue
         key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
         try:
-            duplicate = key in seen
-            seen.add(key)
+            first = seen.setdefault(key, line)
         except TypeError:  # an unhashable key: SafeConstructor reports it below
             continue
-        if duplicate:
-            loader.duplicates.append(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        if first != line:
+            loader.duplicates.append(
+                f"line {line}: duplicate key {key!r} (first at line {first}); YAML would keep only the last"
+            )
     return loader.construct_mapping(node, deep=True)
 
 
@@ -140,9 +142,7 @@ def _parse(text: str, name: str) -> Any:
     finally:
         loader.dispose()
     if loader.duplicates:
-        raise StackFileError(
-            _render(name, [*loader.duplicates, "YAML keeps only the last value of a key: remove the others"])
-        )
+        raise StackFileError(_render(name, loader.duplicates))
     return document
 
 

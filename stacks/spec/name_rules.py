@@ -78,7 +78,9 @@ def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
     for suffix in ("eks-cluster", "flow-logs", "system-node"):
         yield _auto("iam-role", "name", role, f"{env}-{suffix}")
     yield _auto("launch-template", "name", "aws:ec2/launchTemplate:LaunchTemplate", f"{env}-system")
-    yield EmittedName("eks-nodegroup", "name", f"{env}-system", ("aws:eks/nodeGroup:NodeGroup", f"{env}-system"))
+    yield EmittedName(
+        "eks-nodegroup", "name", f"{env}-system", ("aws:eks/nodeGroup:NodeGroup", f"{env}-system")
+    )
     yield _auto("s3-bucket", "name", bucket, f"{env}-{LOG_BUCKET}")
     for i, spec_bucket in enumerate(spec.artifacts.buckets):
         yield _auto("s3-bucket", f"artifacts.buckets[{i}].name", bucket, f"{env}-{spec_bucket.name}")

@@ -88,7 +88,9 @@ def test_field_level_and_cross_field_problems_are_reported_together() -> None:
     env["owner"] = "has spaces!"
     lines = problems_of(env)
     assert any(line.startswith("gpu_pools[0].capacity_type: 'RESERVED' is not allowed") for line in lines)
-    owner_hint = "expected a team or user name of at most 64 ASCII letters, digits and . + @ - _ (it is a label value)"
+    owner_hint = (
+        "expected a team or user name of at most 64 ASCII letters, digits and . + @ - _ (it is a label value)"
+    )
     assert f"owner: 'has spaces!' is not allowed: {owner_hint}" in lines
     # Cross-field rules run only on a structurally valid spec: fix the fields, then they report.
     env["owner"] = "team"
