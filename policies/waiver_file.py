@@ -96,11 +96,19 @@ def load_waivers(path: Path | None = None) -> WaiverFile:
     return _CACHE[key]
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as text: PyYAML raises a bare ValueError on an impossible
+    date (2025-02-30), which would crash the pack mid-AnalyzeStack; ``_date`` reports it instead."""
+
+
+_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
 def parse_waivers(text: str, path: Path) -> WaiverFile:
-    """Waivers and problems of a waivers file's text."""
+    """Waivers and problems of a waivers file's text; never raises."""
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        raw = yaml.load(text, Loader=_DatesAsText)  # a SafeLoader subclass: no arbitrary objects
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         return WaiverFile(path, (), (f"{path}: not valid YAML: {exc}",))
     if raw is None:
         return WaiverFile(path, (), ())
@@ -153,6 +161,10 @@ def _date(value: Any) -> dt.date | None:
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(value).date()
         except ValueError:
             return None
     return None

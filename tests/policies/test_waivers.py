@@ -158,3 +158,23 @@ def test_missing_override_file_is_reported(plans: dict[str, Plan], waivers_file:
     waivers_file.unlink()
     validity = run(BY_NAME["waivers-are-valid"], plans["dev"].resources)
     assert [m for m, _ in validity.violations] == [f"{waivers_file}: waivers file not found"]
+
+
+@pytest.mark.parametrize("expires", ["2025-02-30", "2026-13-01"])
+def test_impossible_unquoted_date_is_reported_not_a_crash(
+    expires: str, plans: dict[str, Plan], waivers_file: Path
+) -> None:
+    resources, urns = unversioned(plans)
+    entry = yaml.safe_dump([{**waiver(), "expires": "DATE"}]).replace("DATE", expires)
+    waivers_file.write_text(entry, encoding="utf-8")
+    validity = run(BY_NAME["waivers-are-valid"], resources)
+    assert len(validity.violations) == 1 and "is not a date" in validity.violations[0][0], validity.violations
+    assert run(BY_NAME["s3-versioning-enabled"], resources).urns == urns
+
+
+def test_unquoted_valid_date_still_counts(plans: dict[str, Plan], waivers_file: Path) -> None:
+    resources, _ = unversioned(plans)
+    expires = (TODAY + dt.timedelta(days=30)).isoformat()
+    waivers_file.write_text(yaml.safe_dump([{**waiver(), "expires": "DATE"}]).replace("DATE", expires))
+    assert run(BY_NAME["waivers-are-valid"], resources).violations == []
+    assert run(BY_NAME["s3-versioning-enabled"], resources).urns == set()
