@@ -237,6 +237,15 @@ def file_damage(rng: random.Random, text: str) -> tuple[bytes, str]:
     return text.replace("    name:", "\tname:", 1).encode(), kind
 
 
+def _apply(rng: random.Random, env: Env) -> str:
+    """One mutation; one that no longer fits (an earlier one removed its section) is skipped."""
+    mutation = rng.choice(ENV_MUTATIONS)
+    try:
+        return mutation(rng, env)
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return f"({mutation.__name__} skipped)"
+
+
 def run_case(rng: random.Random, base: str, work: Path) -> tuple[str, str, list[str]]:
     """(outcome, description, details) for one case."""
     stack = rng.choice(["dev", "prod"])
@@ -246,7 +255,7 @@ def run_case(rng: random.Random, base: str, work: Path) -> tuple[str, str, list[
     else:
         document = yaml.safe_load(text)
         env = document["config"]["mlenv:environment"]
-        what = "; ".join(rng.choice(ENV_MUTATIONS)(rng, env) for _ in range(rng.randint(1, 3)))
+        what = "; ".join(_apply(rng, env) for _ in range(rng.randint(1, 3)))
         data = yaml.safe_dump(document, allow_unicode=True).encode()
     (work / f"Pulumi.{stack}.yaml").write_bytes(data)
     source = f"Pulumi.{stack}.yaml"

@@ -101,7 +101,11 @@ class _DatesAsText(yaml.SafeLoader):
     date (2025-02-30), which would crash the pack mid-AnalyzeStack; ``_date`` reports it instead."""
 
 
-_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+def _timestamp_as_text(loader: _DatesAsText, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 def parse_waivers(text: str, path: Path) -> WaiverFile:

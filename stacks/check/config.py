@@ -75,12 +75,16 @@ def load_policy_config(path: Path) -> dict[str, PolicyConfigEntry]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyConfigError(f"cannot read policy config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
         return {}
     try:
         data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
         raise PolicyConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    except RecursionError:
+        raise PolicyConfigError(f"{path}: nested too deeply to be a policy config") from None
     return parse_policy_config(data, source=str(path))
 
 

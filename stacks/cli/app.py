@@ -61,9 +61,12 @@ def plan(
     ] = None,
 ) -> None:
     """Run the stack's real Pulumi program offline and show what `pulumi up` would create."""
+    from stacks.cli.output_guard import refuse_to_overwrite_inputs
     from stacks.cli.plan_render import print_plan
     from stacks.offline.engine import plan_stack
 
+    if out_file is not None:
+        refuse_to_overwrite_inputs(out_file, option="--out")
     result = plan_stack(stack)
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)

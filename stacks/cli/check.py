@@ -101,13 +101,22 @@ def check(
     if (stack is None) == (plan_file is None):
         raise CheckUsageError("give either a STACK to plan or --plan FILE (one of them, not both)")
     policy_config = load_policy_config(config_file) if config_file is not None else None
+    from stacks.check.plan_integrity import ensure_engine_could_produce
+    from stacks.cli.output_guard import refuse_to_overwrite_inputs
+
+    if output is not None:
+        refuse_to_overwrite_inputs(
+            output, option="--output", inputs=[p for p in (plan_file, config_file) if p]
+        )
     if plan_file is not None:
         plan = Plan.load(plan_file)
+        ensure_engine_could_produce(plan, source=str(plan_file))
     else:
         from stacks.offline.engine import plan_stack
 
         assert stack is not None
         plan = plan_stack(stack)
+        ensure_engine_could_produce(plan, source=f"the offline plan of stack {stack}")
     with _terminate_as_exit():
         report = check_plan(
             plan,

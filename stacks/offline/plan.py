@@ -125,10 +125,14 @@ class Plan(BaseModel):
     def from_json(cls, text: str, *, source: str = "plan") -> Plan:
         """Load a plan written by ``to_json``; PlanFileError says what is wrong with it."""
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = json.loads(text, parse_constant=_no_constant)
+        except (json.JSONDecodeError, ValueError) as exc:
             raise PlanFileError(
                 f"{source}: not JSON ({exc}); write it with `mlenv plan STACK --json`"
+            ) from None
+        except RecursionError:
+            raise PlanFileError(
+                f"{source}: nested too deeply to be a plan; write it with `mlenv plan STACK --json`"
             ) from None
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
@@ -142,6 +146,8 @@ class Plan(BaseModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise PlanFileError(f"{source}: not a valid plan at {where}: {first['msg']}") from None
+        except RecursionError:
+            raise PlanFileError(f"{source}: nested too deeply to be a plan") from None
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -150,7 +156,14 @@ class Plan(BaseModel):
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PlanFileError(f"cannot read plan file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise PlanFileError(f"{path}: not UTF-8 text (byte {exc.start}); plans are UTF-8 JSON") from None
         return cls.from_json(text, source=str(path))
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259) and no engine writes them into a plan."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def unwrap_secrets(value: Any) -> Any:

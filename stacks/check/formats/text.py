@@ -27,8 +27,20 @@ def summary_line(report: CheckReport) -> str:
     verdict = "FAILED" if report.exit_code else "passed"
     return (
         f"policy check {verdict}: stack {report.stack}, pack {report.pack}@{report.pack_version}, "
-        f"{len(report.policies)} policies over {report.resources_analyzed} resources: " + ", ".join(parts)
+        f"{_policy_count(report)} over {report.resources_analyzed} resources: " + ", ".join(parts)
     )
+
+
+def _policy_count(report: CheckReport) -> str:
+    """``55 policies``, or ``55 policies (55 disabled)``: a policy turned off by --config checked
+    nothing, and a summary that counts it as run would pass a check that ran no rule."""
+    disabled = [p.name for p in report.policies if p.enforcement == "disabled"]
+    count = f"{len(report.policies)} policies"
+    if not disabled:
+        return count
+    if len(disabled) <= 3:
+        return f"{count} ({len(disabled)} disabled: {', '.join(disabled)})"
+    return f"{count} ({len(disabled)} disabled)"
 
 
 def _where(finding: Finding) -> str:
@@ -74,6 +86,9 @@ def renderables(report: CheckReport) -> Iterator[RenderableType]:
         yield Text("")
     if not grouped:
         yield Text("no findings", style="green")
+    disabled = [p.name for p in report.policies if p.enforcement == "disabled"]
+    if disabled:
+        yield Text(f"disabled by the policy config (not run): {', '.join(disabled)}", style="yellow")
     verdict_style = "bold red" if report.exit_code else "bold green"
     yield Text(summary_line(report), style=verdict_style)
 
