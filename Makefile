@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlenv-installed
 
-.PHONY: demo test lint typecheck unit bench install clean
+.PHONY: demo test lint typecheck unit bench mutation fuzz install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.plan
 	$(BIN)/python -m benchmarks.check
+
+## mutation: weaken each hardening default in a temp copy and print the suite's kill rate (slow; not in test)
+mutation: $(STAMP)
+	$(BIN)/python -m benchmarks.mutation
+
+## fuzz: seeded mutations of the dev/prod stack files; prints false accepts and unexpected exits
+fuzz: $(STAMP)
+	$(BIN)/python -m benchmarks.fuzz_stacks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

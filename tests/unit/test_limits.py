@@ -274,6 +274,12 @@ FAILING: list[tuple[str, str, Mutation, str]] = [
     ),
     (
         "dev",
+        "inside service CIDR",
+        lambda e: e["network"].update(cidr="172.20.16.0/20"),
+        "network.cidr: overlaps the cluster's service CIDR",
+    ),
+    (
+        "dev",
         "loopback",
         lambda e: e["network"].update(cidr="127.0.0.0/16"),
         "network.cidr: '127.0.0.0/16' is not allowed",
