@@ -137,6 +137,7 @@ ProblemKind = Literal[
     "driver-too-old-for-cuda",
     "driver-too-old-for-gpu",
     "driver-dropped-gpu",
+    "kernel-modules-unsupported",
 ]
 
 
@@ -272,6 +273,31 @@ def driver_supports_gpu(driver: str, gpu_model: str) -> CompatProblem | None:
     return None
 
 
+OPEN_MODULES_MIN_CC: Final = "7.5"
+"""NVIDIA's open GPU kernel modules support Turing (7.5) and newer only; older GPUs (Volta V100) need the
+proprietary modules. Source: NVIDIA/open-gpu-kernel-modules README ("Turing and later GPUs")."""
+PROPRIETARY_MAX_CC: Final = "9.0"
+"""Blackwell (10.0+) runs only with the open modules. Source: NVIDIA driver 560+ release notes / NVIDIA
+technical blog "NVIDIA transitions fully towards open-source GPU kernel modules" (2024)."""
+
+
+def kernel_modules_support_gpu(kernel_modules: str, gpu_model: str) -> CompatProblem | None:
+    """``None`` if the kernel module flavour an image was built with can drive the GPU."""
+    cc = compute_capability(gpu_model)
+    if kernel_modules == "open" and parse_version(cc) < parse_version(OPEN_MODULES_MIN_CC):
+        why = f"the open kernel modules need Turing (compute capability {OPEN_MODULES_MIN_CC}) or newer"
+    elif kernel_modules == "proprietary" and parse_version(cc) > parse_version(PROPRIETARY_MAX_CC):
+        why = "Blackwell and newer GPUs need the open kernel modules"
+    else:
+        return None
+    return CompatProblem(
+        kind="kernel-modules-unsupported",
+        message=f"{gpu_model} (compute capability {cc}) cannot use {kernel_modules} kernel modules: {why}",
+        gpu_model=gpu_model,
+        compute_capability=cc,
+    )
+
+
 def _cudas_to_check(
     image: ImageEntry, container_cuda: str | Iterable[str] | None, catalog: Catalog | None
 ) -> tuple[str, ...]:
@@ -308,6 +334,9 @@ def check_image_for_gpu(
         ]
     problems: list[CompatProblem] = []
     if (problem := driver_supports_gpu(image.driver_version, gpu_model)) is not None:
+        problems.append(problem)
+    modules = image.provenance.kernel_modules if image.provenance is not None else None
+    if modules is not None and (problem := kernel_modules_support_gpu(modules, gpu_model)) is not None:
         problems.append(problem)
     for cuda in _cudas_to_check(image, container_cuda, catalog):
         if cuda not in CUDA_MIN_DRIVER:

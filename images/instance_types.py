@@ -162,7 +162,17 @@ class InstanceTypeData:
             return self.instance_types[instance_type]
         close = difflib.get_close_matches(instance_type, list(self.instance_types), n=4, cutoff=0.6)
         hint = f" Close matches: {', '.join(close)}." if close else ""
-        if _is_ec2_instance_type(instance_type):
+        family = instance_type.split(".", 1)[0]
+        if family in NVIDIA_FAMILIES_WITHOUT_RECORDS:
+            what = (
+                f"{instance_type!r} has NVIDIA {NVIDIA_FAMILIES_WITHOUT_RECORDS[family]} GPUs, but the GPU "
+                "instance data has no record of it"
+            )
+            fix = (
+                "Run `mlenv images refresh-instance-types` against an account that lists it, or choose a "
+                "type listed there."
+            )
+        elif _is_ec2_instance_type(instance_type):
             what = f"{instance_type!r} is an EC2 instance type without NVIDIA GPUs"
             fix = "GPU node pools need an instance type with NVIDIA GPUs."
         else:
@@ -171,6 +181,11 @@ class InstanceTypeData:
         raise CatalogError(
             f"{what} (GPU instance types: {self.path}, generated {self.generated_at}).{hint} {fix}"
         )
+
+
+NVIDIA_FAMILIES_WITHOUT_RECORDS: Mapping[str, str] = {"p2": "K80", "p3": "V100", "g3": "M60", "g3s": "M60"}
+"""Older NVIDIA families that EC2's DescribeInstanceTypes data used here (moto's) has no GpuInfo for,
+so a p3.2xlarge is not called "without NVIDIA GPUs" (docs.aws.amazon.com/ec2/latest/instancetypes/ac.html)."""
 
 
 def _is_ec2_instance_type(name: str) -> bool:

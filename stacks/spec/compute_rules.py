@@ -17,6 +17,7 @@ from components.addons import ADDON_VERSIONS
 from images.catalog import Catalog, ImageEntry, load_catalog
 from images.compat import (
     GPU_COMPUTE_CAPABILITY,
+    CompatProblem,
     check_image_for_gpu,
     min_cuda_for_gpu,
     needs_fabric_manager,
@@ -112,6 +113,29 @@ def check_instance_types(
             )
 
 
+def _pool_problems(
+    spec: EnvironmentSpec, pool: GpuPoolSpec, image: ImageEntry, gpu_model: str, catalog: Catalog
+) -> list[CompatProblem]:
+    """What stops the pool's GPU running its workloads on ``image``. A pool that serves models must run
+    their containers' CUDA; otherwise at least one of the image's pre-pulled workload containers: a V100
+    pool serving a CUDA 12 container is fine although the image also pre-pulls CUDA 13 ones."""
+    served: list[str] = []
+    for model in spec.serving.models if spec.serving is not None else ():
+        if model.pool == pool.name and model.container in catalog.containers:
+            cuda = catalog.containers[model.container].cuda
+            served += [cuda] if cuda else []
+    if served:
+        return check_image_for_gpu(image, gpu_model, served)
+    per_cuda = [check_image_for_gpu(image, gpu_model, cuda) for cuda in _cudas(image, catalog)]
+    if any(not problems for problems in per_cuda):
+        return []
+    return [problem for problems in per_cuda for problem in problems]
+
+
+def _cudas(image: ImageEntry, catalog: Catalog) -> tuple[str, ...]:
+    return catalog.workload_cudas(image.id) or (image.cuda_max,)
+
+
 def check_gpu_runs_image(
     spec: EnvironmentSpec, catalog: Catalog, data: InstanceTypeData
 ) -> Iterator[SpecProblem]:
@@ -130,7 +154,7 @@ def check_gpu_runs_image(
                 f"pool {pool.name!r}: {image.id} is built for {image.architecture}, but "
                 f"{pool.instance_types[0]} runs {', '.join(gpu.cpu_architectures)}",
             )
-        problems = check_image_for_gpu(image, gpu.gpu_model, catalog=catalog)
+        problems = _pool_problems(spec, pool, image, gpu.gpu_model, catalog)
         if not problems:
             continue
         cc = GPU_COMPUTE_CAPABILITY[gpu.gpu_model]

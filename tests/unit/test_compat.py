@@ -214,3 +214,26 @@ def test_suggestions_filter_by_kubernetes_version(catalog: Catalog) -> None:
     suggested = suggest_images(catalog, "H100", "12.8", "us-east-1", kubernetes_version=version)
     assert suggested
     assert {catalog.image(i).kubernetes_version for i in suggested} == {version}
+
+
+def _with_modules(image: ImageEntry, modules: str) -> ImageEntry:
+    assert image.provenance is not None
+    provenance = image.provenance.model_copy(update={"kernel_modules": modules})
+    return image.model_copy(update={"provenance": provenance})
+
+
+@pytest.mark.parametrize(
+    ("gpu", "modules", "refused"),
+    [
+        ("V100", "open", True),  # Volta predates the open modules (Turing and newer)
+        ("V100", "proprietary", False),
+        ("T4", "open", False),  # Turing: the first the open modules support
+        ("H100", "proprietary", False),
+        ("B200", "proprietary", True),  # Blackwell needs the open modules
+        ("B200", "open", False),
+    ],
+)
+def test_kernel_modules_against_the_gpu(catalog: Catalog, gpu: str, modules: str, refused: bool) -> None:
+    image = _with_modules(_image(catalog, 580), modules)
+    problems = check_image_for_gpu(image, gpu, "12.8")
+    assert ("kernel-modules-unsupported" in _kinds(problems)) is refused, problems

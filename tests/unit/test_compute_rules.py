@@ -112,19 +112,6 @@ def test_committed_stacks_have_no_compute_problems(catalog: Catalog) -> None:
             ],
         ),
         (
-            "p3dn.24xlarge",
-            "al2023-nvidia-580-k8s1.33-20251020",
-            [
-                "gpu_pools[0].image",
-                "V100",
-                "compute capability 7.0",
-                "CUDA 13.0",
-                "driver 580.95.05",
-                "dropped compute capability 7.0",
-                "use al2023-nvidia-5",
-            ],
-        ),
-        (
             "g6.xlarge",
             STALE_DRIVER_IMAGE,
             [
@@ -240,7 +227,6 @@ def stack_with_pool(
     ("instance_type", "image", "fragment"),
     [
         ("p6-b200.48xlarge", CUDA_12_4_IMAGE, "cannot run on B200"),
-        ("p3dn.24xlarge", "al2023-nvidia-580-k8s1.33-20251020", "cannot run on V100"),
         ("g6.xlarge", STALE_DRIVER_IMAGE, "needs driver >= 570.26"),
     ],
 )
@@ -284,3 +270,38 @@ def test_nvswitch_and_efa_pools_need_the_host_software_on_their_image(
 
 def test_the_default_catalog_is_what_rules_use_by_default() -> None:
     assert stacks.spec.compute_rules.default_catalog() is load_catalog()
+
+
+def _serving_on(pool_spec: dict[str, Any], container: str) -> EnvironmentSpec:
+    spec = spec_with([pool_spec]).model_dump()
+    spec["serving"] = {
+        "models": [{"name": "model", "container": container, "pool": "pool", "model_path": "m/v1"}]
+    }
+    return EnvironmentSpec.model_validate(spec)
+
+
+def test_v100_pool_is_judged_by_the_containers_it_serves(catalog: Catalog) -> None:
+    """The 580 image pre-pulls CUDA 12.8 and 13.0 containers; V100 (7.0) runs the first only."""
+    v100 = pool("p3dn.24xlarge", "al2023-nvidia-580-k8s1.33-20251020", purpose="serving")
+    assert messages(_serving_on(v100, "vllm-openai-v0.10.1.1"), catalog) == []
+    (message,) = messages(_serving_on(v100, "tritonserver-25.08"), catalog)
+    for fragment in (
+        "gpu_pools[0].image",
+        "cannot run on V100",
+        "CUDA 13.0",
+        "dropped compute capability 7.0",
+    ):
+        assert fragment in message, message
+
+
+def test_v100_training_pool_needs_one_runnable_pre_pulled_container(catalog: Catalog) -> None:
+    assert messages(spec_with([pool("p3dn.24xlarge", "al2023-nvidia-580-k8s1.33-20251020")]), catalog) == []
+
+
+def test_p3_is_not_called_a_type_without_gpus(stack_with_pool: Callable[[str, str], Path]) -> None:
+    stack_with_pool("p3.2xlarge", "al2023-nvidia-580-k8s1.33-20251020")
+    result = runner.invoke(app, ["plan", "dev"])
+    assert result.exit_code == 2, result.output
+    assert "gpu_pools[0].instance_types[0]" in result.output
+    assert "has NVIDIA V100 GPUs, but the GPU instance data has no record" in result.output
+    assert "without NVIDIA GPUs" not in result.output
