@@ -55,7 +55,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "components/scheduling.py",
         'LABEL_POOL: Final = "mlenv.io/pool"',
         'LABEL_POOL: Final = "pool"',
-        ("tests/components/test_gpu_node_pool.py", "tests/components/test_serving.py"),
+        ("tests/components/test_emitted_names.py", "tests/components/test_gpu_node_pool.py"),
     ),
     Mutation(
         "serving-rollout-max-unavailable",

@@ -14,7 +14,7 @@ import pytest
 from stacks.offline.engine import plan_stack
 from stacks.offline.plan import Plan, PlannedResource
 from stacks.spec.load import parse_environment
-from stacks.spec.name_rules import AUTONAMED, MLENV_TAGS, emitted_names
+from stacks.spec.name_rules import AUTONAMED, MLENV_TAGS, emitted_names, label_problems
 from tests.unit.test_spec import stack_environment
 
 KIND_OF_TYPE = {
@@ -70,3 +70,14 @@ def test_mlenv_adds_no_more_tags_than_the_allowance(stack: str) -> None:
     spec = parse_environment(stack_environment(stack), source=stack)
     added = max(len(r.inputs.get("tags") or {}) - len(spec.tags) for r in plan.resources)
     assert 0 < added <= MLENV_TAGS[spec.kind]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_mlenv_node_labels_are_in_a_domain_pools_cannot_set(stack: str) -> None:
+    """A pool's own labels cannot shadow the labels workloads select on (pool, purpose, GPU, image):
+    mlenv's node labels live in a domain the spec refuses in ``gpu_pools[].labels``."""
+    plan = plan_stack(stack)
+    keys = {key for r in plan.of_type("aws:eks/nodeGroup:NodeGroup") for key in r.inputs.get("labels") or {}}
+    assert keys
+    for key in keys:
+        assert label_problems(key, "v"), f"{key} could be set (and shadowed) by a pool's labels"
