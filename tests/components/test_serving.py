@@ -219,3 +219,13 @@ def test_kserve_runtime_registers_inference_services(run_offline: Any) -> None:
     predictor = services[0].plain_inputs()["spec"]["predictor"]
     assert predictor["nodeSelector"] == {LABEL_POOL: "serve"}
     assert "@sha256:" in predictor["containers"][0]["image"]
+
+
+@pytest.mark.parametrize("name", ["ranker", "chat"])
+def test_rollouts_keep_every_ready_replica_and_containers_are_unprivileged(plan: Plan, name: str) -> None:
+    """GPU replicas are scarce and slow to start: a rollout adds one before it removes one."""
+    spec = deployment(plan, name)["spec"]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["securityContext"]["privileged"] is False
