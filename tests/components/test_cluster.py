@@ -106,3 +106,13 @@ def test_kubernetes_provider_is_bound_to_this_cluster_with_exec_tokens(plan: Pla
     assert user["user"]["exec"]["command"] == "aws"
     assert user["user"]["exec"]["args"][:2] == ["eks", "get-token"]
     assert "token" not in user["user"]
+
+
+def test_standard_support_only_and_nodes_roll_one_at_a_time(plan: Plan) -> None:
+    """Extended support is billed per cluster-hour on top of standard support (EKS pricing): a
+    cluster past standard support should be upgraded, not silently kept on an old version."""
+    cluster = only(plan.of_type(CLUSTER)).plain_inputs()
+    assert_allowed(cluster["upgradePolicy"]["supportType"], "eks", "SupportType")
+    assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
+    for group in plan.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert group.plain_inputs()["updateConfig"] == {"maxUnavailable": 1}, group.name
