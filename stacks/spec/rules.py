@@ -26,7 +26,11 @@ from stacks.spec.network_rules import (
     region_in_partition,
     vpc_clear_of_service_cidr,
 )
-from stacks.spec.serving_rules import feature_users_have_a_store, served_models_schedule
+from stacks.spec.serving_rules import (
+    feature_users_have_a_store,
+    served_models_schedule,
+    served_replicas_fit_their_pools,
+)
 
 if TYPE_CHECKING:
     from stacks.spec.model import EnvironmentSpec
@@ -179,6 +183,7 @@ RULES: tuple[Rule, ...] = (
     namespace_not_reserved,
     pool_labels_valid,
     served_models_schedule,
+    served_replicas_fit_their_pools,
     feature_users_have_a_store,
     gpu_pools_are_compatible,
     experiment_request_is_valid,

@@ -136,3 +136,32 @@ def feature_users_have_a_store(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
                 f"model {model.name!r} reads features but the environment has no feature_store; "
                 "add a feature_store section or set uses_features: false",
             )
+
+
+def served_replicas_fit_their_pools(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
+    """The minimum replicas of every model on a pool fit that pool at its largest: a Deployment whose
+    replicas cannot all schedule never becomes ready, and `pulumi up` fails waiting for it. Counted
+    on the pool's smallest node, whole replicas per node (a replica's GPUs are on one node)."""
+    if spec.serving is None:
+        return
+    for p, pool in enumerate(spec.gpu_pools):
+        node = smallest_node(pool)
+        models = [(i, m) for i, m in enumerate(spec.serving.models) if m.pool == pool.name]
+        if node is None or not models:
+            continue
+        needed = 0
+        for _, model in models:
+            per_node = node.gpu_count // model.gpus_per_replica
+            if per_node == 0:
+                break  # _pool_fits reports it
+            needed += -(-model.min_replicas // per_node)
+        else:
+            if needed > pool.max_size:
+                names = ", ".join(repr(m.name) for _, m in models)
+                yield SpecProblem(
+                    f"gpu_pools[{p}].max_size",
+                    pool.max_size,
+                    f"pool {pool.name!r} holds at most {pool.max_size} nodes ({node.instance_type}, "
+                    f"{node.gpu_count} GPUs each) but the min_replicas of {names} need {needed}; raise "
+                    "max_size or lower min_replicas",
+                )

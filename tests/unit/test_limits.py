@@ -327,6 +327,12 @@ FAILING: list[tuple[str, str, Mutation, str]] = [
         "tags: 45 tags plus mlenv's",
     ),
     (
+        "prod",
+        "replicas over the pool",
+        lambda e: e["gpu_pools"][1].update(max_size=3, min_size=3),
+        "gpu_pools[1].max_size: pool 'serving' holds at most 3 nodes",
+    ),
+    (
         "dev",
         "gov region",
         lambda e: e.update(region="us-gov-west-1"),
