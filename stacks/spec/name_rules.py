@@ -74,6 +74,7 @@ def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
     yield EmittedName("log-group", "name", f"/mlenv/{env}/vpc-flow-logs")
     yield EmittedName("kms-alias", "name", f"alias/mlenv-{env}-artifacts")
     yield EmittedName("kms-alias", "name", f"alias/mlenv-{env}-eks-secrets")
+    yield EmittedName("kms-alias", "name", f"alias/mlenv-{env}-logs")
     yield EmittedName("dynamodb-table", "name", f"mlenv-{env}-experiments")
     for suffix in ("eks-cluster", "flow-logs", "system-node"):
         yield _auto("iam-role", "name", role, f"{env}-{suffix}")
