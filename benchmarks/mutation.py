@@ -226,8 +226,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "plan-duplicate-urns",
         "stacks/check/plan_integrity.py",
-        "for urn, n in urns.items() if n > 1]",
-        "for urn, n in urns.items() if n > 2]",
+        "for urn, n in urns.items() if n > 1",
+        "for urn, n in urns.items() if n > 2",
         ("tests/integration/test_check_inputs.py",),
     ),
     Mutation(
