@@ -13,7 +13,7 @@ from components.data_serving_wiring import feature_store_args, pools_to_wait_for
 from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from components.feature_store import FeatureStore, feature_store_outputs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
-from components.ledger_table import ExperimentLedger, ExperimentLedgerArgs
+from components.ledger_table import ExperimentLedger, ExperimentLedgerArgs, platform_quotas
 from components.log_encryption import LogsKey, LogsKeyArgs, control_plane_log_group_name, flow_log_group_name
 from components.network import Network, NetworkArgs
 from components.serving import Serving, serving_outputs
@@ -83,6 +83,7 @@ class MlEnvironment(pulumi.ComponentResource):
                     tagging=tagging,
                     kms_key=self.artifacts.kms_key,
                     long_lived=spec.long_lived,
+                    quotas=platform_quotas(spec.experiments),
                 ),
                 opts=children,
             )
@@ -229,4 +230,16 @@ class MlEnvironment(pulumi.ComponentResource):
         """The experiment ledger table experiments and `mlenv exp` use; empty without one."""
         if self.ledger is None:
             return {}
-        return {"ledger_table": self.ledger.table.name, "ledger_table_arn": self.ledger.table.arn}
+        quotas = platform_quotas(self.spec.experiments)
+        return {
+            "ledger_table": self.ledger.table.name,
+            "ledger_table_arn": self.ledger.table.arn,
+            "experiment_quotas": {
+                "owner_gpu_quota": quotas.owner_gpu_quota,
+                "global_gpu_quota": quotas.global_gpu_quota,
+                "max_ttl_hours": quotas.max_ttl.total_seconds() / 3600,
+                "instance_types": list(quotas.instance_types),
+                "images": list(quotas.images),
+                "operators": list(quotas.operators),
+            },
+        }

@@ -4,11 +4,17 @@ The platform stack owns it, because it outlives every experiment: point-in-time 
 with the environment's key, deletion protection, and (in a long-lived stack) protected and retained,
 so neither `pulumi destroy` nor a refactor can lose the record of what is running. Its key schema is
 the one ``stacks.experiments.ledger.Ledger`` reads and writes.
+
+The table also holds the platform's experiment quotas (item ``#settings``, written here from the
+stack file's ``experiments`` section): `mlenv exp` reads them from the table, so the limits travel
+with the platform's reviewed code, not with whoever runs the command.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pulumi
 import pulumi_aws as aws
@@ -16,6 +22,8 @@ import pulumi_aws as aws
 from components.tables import data_table
 from components.tags import Tagging
 from stacks.experiments.ledger import LEDGER_KEY, ledger_table_name
+from stacks.experiments.quotas import PlatformQuotas
+from stacks.spec.model import ExperimentQuotasSpec
 
 COMPONENT = "experiments"
 
@@ -32,12 +40,27 @@ class ExperimentLedgerArgs:
     """Customer-managed key the table is encrypted with (the environment's artifacts key)."""
     long_lived: bool = True
     """True (default): deletion protection on, and the table protected and retained on delete."""
+    quotas: PlatformQuotas = field(default_factory=PlatformQuotas)
+    """Experiment quotas written into the table. Default: PlatformQuotas' defaults (8/32 GPUs, 72h)."""
+
+
+def platform_quotas(spec: ExperimentQuotasSpec) -> PlatformQuotas:
+    """The stack file's ``experiments`` section as the ledger stores it."""
+    return PlatformQuotas(
+        owner_gpu_quota=spec.owner_gpu_quota,
+        global_gpu_quota=spec.global_gpu_quota,
+        max_ttl=timedelta(hours=spec.max_ttl_hours),
+        instance_types=tuple(sorted(set(spec.instance_types))),
+        images=tuple(sorted(set(spec.images))),
+        operators=tuple(sorted(set(spec.operators))),
+    )
 
 
 class ExperimentLedger(pulumi.ComponentResource):
     """The experiment ledger table."""
 
     table: aws.dynamodb.Table
+    quotas: aws.dynamodb.TableItem
 
     def __init__(
         self, name: str, args: ExperimentLedgerArgs, opts: pulumi.ResourceOptions | None = None
@@ -51,5 +74,12 @@ class ExperimentLedger(pulumi.ComponentResource):
             long_lived=args.long_lived,
             tags=args.tagging.tags(COMPONENT),
             parent=self,
+        )
+        self.quotas = aws.dynamodb.TableItem(
+            f"{name}-quotas",
+            table_name=self.table.name,
+            hash_key=LEDGER_KEY,
+            item=json.dumps(args.quotas.to_item()),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"table_name": self.table.name, "table_arn": self.table.arn})

@@ -41,6 +41,13 @@ DEFAULT_TIMEOUT_SECONDS = 50 * 60
 class StackBackend(Protocol):
     """What the experiment lifecycle needs from Pulumi, and nothing more."""
 
+    def backend_url(self) -> str:
+        """The URL of the Pulumi backend this adapter is logged in to (what ``pulumi whoami -v`` shows).
+
+        Recorded in the experiment ledger: only the backend that created a stack can prove it is gone.
+        """
+        ...
+
     def list_stacks(self) -> list[str]:
         """Names of every stack of the project."""
         ...
@@ -92,6 +99,17 @@ class PulumiAutomationBackend:
         self.policy_packs = [str(policy_pack)]
 
     # -- StackBackend -------------------------------------------------------------------------------
+
+    def backend_url(self) -> str:
+        """``pulumi whoami``'s backend URL (e.g. ``https://api.pulumi.com``, ``s3://bucket``)."""
+        workspace = self._workspace()
+        result = self._run("whoami", "(project)", workspace.who_am_i, deque())
+        url = getattr(result, "url", None)
+        if not url:
+            raise StackOperationError(
+                "whoami", "(project)", "the Pulumi CLI did not report its backend URL (needs CLI >= 3.58)"
+            )
+        return str(url)
 
     def list_stacks(self) -> list[str]:
         """Names of every stack of the project in the current Pulumi backend."""

@@ -8,7 +8,6 @@ an :class:`ExpRuntime` as ``obj`` to replace the Pulumi backend, the clock or th
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from stacks.cli.errors import command_group, consoles, reported
 from stacks.experiments.durations import format_duration, parse_duration, to_iso
 from stacks.experiments.errors import EXIT_CODES_HELP, GcIncompleteError
 from stacks.experiments.gc import GcReport
+from stacks.experiments.identity import caller_identity
 from stacks.experiments.ledger import Ledger
 from stacks.experiments.lifecycle import Experiments, ExperimentView
 from stacks.experiments.orphans import TaggedResource, TagSweeper
@@ -84,15 +84,6 @@ def exp_main(
         str,
         typer.Option(envvar="MLENV_PLATFORM_STACK", help="Platform stack whose cluster experiments share."),
     ] = "prod",
-    max_ttl: Annotated[
-        str, typer.Option(envvar="MLENV_MAX_TTL", help="Longest total lifetime of an experiment, e.g. 72h.")
-    ] = "72h",
-    owner_gpu_quota: Annotated[
-        int, typer.Option(envvar="MLENV_OWNER_GPU_QUOTA", help="GPUs one owner may hold in total.")
-    ] = 8,
-    global_gpu_quota: Annotated[
-        int, typer.Option(envvar="MLENV_GLOBAL_GPU_QUOTA", help="GPUs all experiments may hold in total.")
-    ] = 32,
     failure_cap: Annotated[
         int, typer.Option(envvar="MLENV_GC_FAILURE_CAP", help="Failed destroys after which gc gives up.")
     ] = 3,
@@ -114,9 +105,6 @@ def exp_main(
             or os.environ.get("AWS_DEFAULT_REGION")
             or "us-east-1",
             platform_stack=platform_stack,
-            max_ttl=parse_duration(max_ttl),
-            owner_gpu_quota=owner_gpu_quota,
-            global_gpu_quota=global_gpu_quota,
             failure_cap=failure_cap,
             default_image=default_image,
         )
@@ -131,6 +119,7 @@ def _experiments(ctx: typer.Context, *, stream: bool = True) -> Experiments:
     tagging = session.client(
         "resourcegroupstaggingapi", region_name=settings.region, endpoint_url=runtime.endpoint_url
     )
+    sts = session.client("sts", region_name=settings.region, endpoint_url=runtime.endpoint_url)
     return Experiments(
         Ledger(dynamodb, settings.ledger_table),
         runtime.backend_factory or PulumiAutomationBackend,
@@ -139,18 +128,12 @@ def _experiments(ctx: typer.Context, *, stream: bool = True) -> Experiments:
         clock=runtime.clock or utc_now,
         sweeper=TagSweeper(tagging),
         on_output=_echo_pulumi if stream else None,
+        identity=lambda: caller_identity(sts),
     )
 
 
 def _echo_pulumi(line: str) -> None:
     consoles.err.print(f"  {line}", style="dim", markup=False)
-
-
-def _default_owner() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _money(value: float | None) -> str:
@@ -170,7 +153,11 @@ def up(
     ] = None,
     image: Annotated[str | None, typer.Option(help="Image id from images/catalog.yaml.")] = None,
     owner: Annotated[
-        str | None, typer.Option(envvar="MLENV_OWNER", help="Owner; default your user name.")
+        str | None,
+        typer.Option(
+            help="Owner's IAM principal ARN; default you (your AWS identity, from STS). Only the "
+            "platform's experiments.operators may create experiments for others."
+        ),
     ] = None,
 ) -> None:
     """Create experiment NAME: reserve GPUs in the ledger, then `pulumi up` its exp-NAME stack."""
@@ -182,12 +169,13 @@ def up(
                 name,
                 gpus=gpus,
                 ttl=lifetime,
-                owner=owner or _default_owner(),
+                owner=owner,
                 instance_type=instance_type,
                 image=image,
             )
         consoles.out.print(
-            f"experiment {record.name} is {record.status}: {record.gpus} GPUs on {record.instance_type}, "
+            f"experiment {record.name} of {record.owner_arn} is {record.status}: {record.gpus} GPUs on "
+            f"{record.instance_type}, "
             f"pool {record.pool}, expires {to_iso(record.expires_at)} (in {format_duration(lifetime)})",
             markup=False,
         )

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stacks.experiments.durations import from_iso, to_iso
 from stacks.experiments.errors import ExperimentExistsError, LedgerError, QuotaExceededError
+from stacks.experiments.quotas import SETTINGS_KEY, PlatformQuotas
 
 LEDGER_KEY = "name"
 """Partition key (string) of the ledger table; the platform stack must create the table with it."""
@@ -66,6 +67,19 @@ class ExperimentRecord:
     failures: int = 0
     """Consecutive failed destroys; GC stops trying at the configured cap."""
     last_error: str = ""
+    owner_arn: str = ""
+    """The owner's AWS principal ARN (STS): the per-owner quota key. ``owner`` is its short name."""
+    created_by: str = ""
+    """The caller's ARN when an operator created the experiment for ``owner_arn``; else the same."""
+    backend_url: str = ""
+    """The Pulumi backend the stack was created in: only it can prove the stack is gone."""
+    stack: str = ""
+    """The experiment's Pulumi stack name in that backend."""
+
+    @property
+    def quota_owner(self) -> str:
+        """The key of the per-owner GPU counter: the owner's ARN (its name only for records without one)."""
+        return self.owner_arn or self.owner
 
     def to_item(self) -> dict[str, Any]:
         """The DynamoDB item (low-level attribute-value format)."""
@@ -83,6 +97,10 @@ class ExperimentRecord:
             "updated_at": {"S": to_iso(self.updated_at)},
             "failures": {"N": str(self.failures)},
             "last_error": {"S": self.last_error},
+            "owner_arn": {"S": self.owner_arn},
+            "created_by": {"S": self.created_by},
+            "backend_url": {"S": self.backend_url},
+            "stack": {"S": self.stack},
         }
 
     @classmethod
@@ -108,6 +126,10 @@ class ExperimentRecord:
             updated_at=from_iso(s("updated_at", s("created_at"))),
             failures=n("failures"),
             last_error=s("last_error"),
+            owner_arn=s("owner_arn"),
+            created_by=s("created_by"),
+            backend_url=s("backend_url"),
+            stack=s("stack"),
         )
 
 
@@ -154,8 +176,28 @@ class Ledger:
         records = [ExperimentRecord.from_item(item) for item in self._scan()]
         return sorted(records, key=lambda r: r.name)
 
+    def quotas(self) -> PlatformQuotas:
+        """The platform's quotas (item ``#settings``, strongly consistent); missing is a platform problem."""
+        response = self._call(
+            "read",
+            lambda: self.client.get_item(TableName=self.table, Key=_key(SETTINGS_KEY), ConsistentRead=True),
+        )
+        item = response.get("Item")
+        if not item:
+            raise LedgerError(
+                f"ledger table {self.table!r} holds no experiment quotas (item {SETTINGS_KEY!r}); the platform "
+                "stack writes them from its experiments section: run `pulumi up` on the platform stack"
+            )
+        try:
+            return PlatformQuotas.from_item(item)
+        except (KeyError, ValueError) as exc:
+            raise LedgerError(
+                f"ledger table {self.table!r}: item {SETTINGS_KEY!r} is malformed ({exc!r}); "
+                "`pulumi up` on the platform stack rewrites it"
+            ) from None
+
     def usage(self, owner: str) -> tuple[int, int]:
-        """GPUs in use by ``owner`` and in total, from the counters."""
+        """GPUs in use by ``owner`` (its quota key, the principal ARN) and in total, from the counters."""
         owner_item = self._call(
             "read",
             lambda: self.client.get_item(
@@ -189,7 +231,7 @@ class Ledger:
                     "ExpressionAttributeNames": {"#k": LEDGER_KEY},
                 }
             },
-            _reserve(self.table, OWNER_QUOTA_PREFIX + record.owner, gpus, owner_limit),
+            _reserve(self.table, OWNER_QUOTA_PREFIX + record.quota_owner, gpus, owner_limit),
             _reserve(self.table, GLOBAL_QUOTA_KEY, gpus, global_limit),
         ]
         reasons = self._transact(items)
@@ -198,7 +240,7 @@ class Ledger:
         if reasons[0] == "ConditionalCheckFailed":
             existing = self.get(record.name)
             raise ExperimentExistsError(record.name, existing.status if existing else None)
-        owner_used, global_used = self.usage(record.owner)
+        owner_used, global_used = self.usage(record.quota_owner)
         if reasons[1] == "ConditionalCheckFailed":
             raise QuotaExceededError(f"per-owner ({record.owner})", gpus, owner_used, owner_limit)
         if reasons[2] == "ConditionalCheckFailed":
@@ -287,7 +329,7 @@ class Ledger:
                     "ExpressionAttributeValues": {":destroying": {"S": DESTROYING}},
                 }
             },
-            _release(self.table, OWNER_QUOTA_PREFIX + record.owner, record.gpus),
+            _release(self.table, OWNER_QUOTA_PREFIX + record.quota_owner, record.gpus),
             _release(self.table, GLOBAL_QUOTA_KEY, record.gpus),
         ]
         reasons = self._transact(items)

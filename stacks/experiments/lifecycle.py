@@ -12,7 +12,7 @@ Every failure leaves a status a later run resumes: ``up`` with the same settings
 ``failed-destroying`` (gc up to ``failure_cap`` times). A run that died mid-way leaves an in-progress
 status that another run may take over once ``lease`` has passed.
 
-TTL rule: the *total lifetime* (creation to expiry) never exceeds ``max_ttl``, for ``up`` and for
+TTL rule: the *total lifetime* (creation to expiry) never exceeds the platform's ``max_ttl``, for ``up`` and for
 every ``extend`` (an extension adds to the current expiry). Bounding the total, not the remainder,
 means repeated extensions cannot keep GPUs forever.
 """
@@ -36,7 +36,8 @@ from stacks.experiments.errors import (
     TtlTooLongError,
     UnknownExperimentError,
 )
-from stacks.experiments.gc import DESTROYABLE, GarbageCollector, GcReport, finish_destroy
+from stacks.experiments.gc import DESTROYABLE, GarbageCollector, GcReport, backend_problem, finish_destroy
+from stacks.experiments.identity import CallerIdentity, owner_for
 from stacks.experiments.ledger import (
     CREATING,
     DESTROYING,
@@ -92,6 +93,9 @@ class ExperimentView:
             "name": r.name,
             "stack": stack_name_for(r.name),
             "owner": r.owner,
+            "owner_arn": r.owner_arn,
+            "created_by": r.created_by,
+            "backend_url": r.backend_url,
             "gpus": r.gpus,
             "instance_type": r.instance_type,
             "image": r.image,
@@ -128,9 +132,12 @@ class Experiments:
         clock: Clock = utc_now,
         sweeper: TagSweeper | None = None,
         on_output: OutputCallback | None = None,
+        identity: Callable[[], CallerIdentity] | None = None,
     ) -> None:
-        """``backend_factory`` is called only by operations that run Pulumi, so ``ls`` needs no CLI."""
+        """``backend_factory`` is called only by operations that run Pulumi, so ``ls`` needs no CLI;
+        ``identity`` (the caller's STS identity) only by ``up``."""
         self.ledger = ledger
+        self._identity = identity
         self._backend_factory = backend_factory
         self._backend: StackBackend | None = None
         self.settings = settings
@@ -154,22 +161,29 @@ class Experiments:
         *,
         gpus: int,
         ttl: timedelta,
-        owner: str,
+        owner: str | None = None,
         instance_type: str | None = None,
         image: str | None = None,
     ) -> ExperimentRecord:
         """Reserve the name and GPUs in the ledger, then ``pulumi up`` the ``exp-<name>`` stack.
 
-        Retries a ``failed-creating`` experiment of the same owner, GPUs, instance type and image, or
-        one left ``creating`` by a run that died more than ``lease`` ago (its original expiry stands).
-        The instance type and image are checked against the catalog and EC2's instance data first:
-        a request that cannot run reserves nothing.
+        The owner is the caller's AWS identity; ``owner`` (a principal ARN) only when the caller is
+        one of the platform's operators. Quotas, the maximum TTL and the allowed instance types and
+        images are the platform's (``Ledger.quotas``). Retries a ``failed-creating`` experiment of the
+        same owner, GPUs, instance type and image, or one left ``creating`` by a run that died more
+        than ``lease`` ago (its original expiry stands). The request is checked against the catalog
+        and EC2's instance data first: a request that cannot run reserves nothing.
         """
         validate_name(name)
-        validate_owner(owner)
         validate_gpus(gpus)
-        if ttl > self.settings.max_ttl:
-            raise TtlTooLongError(hours(ttl), hours(self.settings.max_ttl))
+        quotas = self.ledger.quotas()
+        if self._identity is None:
+            raise ExperimentError("internal: no caller identity source configured for `up`")
+        caller = self._identity()
+        who = owner_for(caller, owner, quotas.operators)
+        validate_owner(who.name)
+        if ttl > quotas.max_ttl:
+            raise TtlTooLongError(hours(ttl), hours(quotas.max_ttl))
         image = image or self.settings.default_image
         if not image:
             raise ExperimentInputError(
@@ -178,15 +192,20 @@ class Experiments:
         chosen_type = instance_type or default_instance_type(
             gpus, self.prices, self.settings.default_instance_family
         )
-        problems = request_problems(instance_type=chosen_type, image=image, region=self.settings.region)
+        options = {"instance_type": "--instance-type", "image": "--image"}
+        problems = [
+            (options[p.path], p.message)
+            for p in request_problems(instance_type=chosen_type, image=image, region=self.settings.region)
+        ]
+        problems += quotas.request_problems(instance_type=chosen_type, image=image)
         if problems:
-            options = {"instance_type": "--instance-type", "image": "--image"}
-            raise ExperimentRequestError([(options[p.path], p.message) for p in problems])
+            raise ExperimentRequestError(problems)
         backend = self.backend  # fail on a missing Pulumi CLI before anything is reserved
+        backend_url = backend.backend_url()
         now = self.clock()
         record = ExperimentRecord(
             name=name,
-            owner=owner,
+            owner=who.name,
             gpus=gpus,
             instance_type=chosen_type,
             image=image,
@@ -195,10 +214,14 @@ class Experiments:
             expires_at=now + ttl,
             status=CREATING,
             updated_at=now,
+            owner_arn=who.arn,
+            created_by=caller.arn,
+            backend_url=backend_url,
+            stack=stack_name_for(name),
         )
         try:
             self.ledger.create(
-                record, owner_limit=self.settings.owner_gpu_quota, global_limit=self.settings.global_gpu_quota
+                record, owner_limit=quotas.owner_gpu_quota, global_limit=quotas.global_gpu_quota
             )
         except ExperimentExistsError:
             record = self._resume_create(record, now)
@@ -207,12 +230,14 @@ class Experiments:
     def _resume_create(self, wanted: ExperimentRecord, now: datetime) -> ExperimentRecord:
         existing = self.ledger.get(wanted.name)
         same = existing is not None and (
-            existing.owner,
+            existing.quota_owner,
+            existing.backend_url,
             existing.gpus,
             existing.instance_type,
             existing.image,
         ) == (
-            wanted.owner,
+            wanted.quota_owner,
+            wanted.backend_url,
             wanted.gpus,
             wanted.instance_type,
             wanted.image,
@@ -256,10 +281,9 @@ class Experiments:
             )
         new_expiry = record.expires_at + by
         lifetime = new_expiry - record.created_at
-        if lifetime > self.settings.max_ttl:
-            raise TtlTooLongError(
-                hours(lifetime), hours(self.settings.max_ttl), "total lifetime after extension"
-            )
+        max_ttl = self.ledger.quotas().max_ttl
+        if lifetime > max_ttl:
+            raise TtlTooLongError(hours(lifetime), hours(max_ttl), "total lifetime after extension")
         backend = self.backend
         now = self.clock()
         change = Transition(
@@ -277,10 +301,17 @@ class Experiments:
     # -- down ----------------------------------------------------------------------------------------
 
     def down(self, name: str) -> DownResult:
-        """Destroy the experiment's stack, then delete its record and release its GPUs; sweep for orphans."""
+        """Destroy the experiment's stack, then delete its record and release its GPUs; sweep for orphans.
+
+        Refuses when this run is not logged in to the Pulumi backend that created the stack: only
+        that backend can show the stack exists or prove it is gone (``backend_problem``).
+        """
         record = self._get(name)
         backend = self.backend
-        stack = stack_name_for(name)
+        wrong_backend = backend_problem(record, backend.backend_url())
+        if wrong_backend is not None:
+            raise ExperimentError(f"refusing to bring down {name!r}: {wrong_backend}; nothing was released")
+        stack = record.stack or stack_name_for(name)
         exists = stack in backend.list_stacks()
         now = self.clock()
         if exists:
@@ -294,7 +325,13 @@ class Experiments:
             raise ExperimentBusyError(name, current.status, "bring down")
         claimed = replace(record, status=DESTROYING, updated_at=now)
         finish_destroy(
-            self.ledger, backend, claimed, stack_exists=exists, clock=self.clock, on_output=self.on_output
+            self.ledger,
+            backend,
+            claimed,
+            stack_exists=exists,
+            clock=self.clock,
+            sweeper=self.sweeper,
+            on_output=self.on_output,
         )
         orphans = self.sweeper.tagged(name) if self.sweeper is not None else []
         return DownResult(record=record, cost_usd=self._cost(record, self.clock()), orphans=orphans)
@@ -329,14 +366,18 @@ class Experiments:
     def _apply(
         self, backend: StackBackend, record: ExperimentRecord, *, ok: str, failed: str, action: str
     ) -> ExperimentRecord:
-        """``pulumi up`` the record's config; move ``record.status`` to ``ok`` or, on failure, ``failed``."""
-        stack = stack_name_for(record.name)
+        """``pulumi up`` the record's config; move ``record.status`` to ``ok`` or, on failure, ``failed``.
+
+        Both transitions are conditional on the status this run set; when one does not apply (another
+        run took the record over), the caller is told instead of being shown a success.
+        """
+        stack = record.stack or stack_name_for(record.name)
         try:
             outputs = backend.up(stack, experiment_config(record, self.settings), on_output=self.on_output)
         except (Exception, KeyboardInterrupt) as exc:
             # Ctrl-C too: a user who interrupts `up` gets a status the next `up` or `down` resumes.
             message = str(exc) if isinstance(exc, ExperimentError) else f"{type(exc).__name__}: {exc}"
-            self.ledger.transition(
+            recorded = self.ledger.transition(
                 record.name,
                 Transition(to=failed, allowed_from=[record.status]),
                 now=self.clock(),
@@ -349,14 +390,26 @@ class Experiments:
                 if failed == FAILED_CREATING
                 else f"`mlenv exp extend {record.name}` retries"
             )
+            status = (
+                f"status now {failed}"
+                if recorded
+                else f"its ledger record changed meanwhile, so it is not {failed}; `mlenv exp ls` shows it"
+            )
             raise ExperimentError(
-                f"could not {action} experiment {record.name!r} (status now {failed}): {message}\n"
+                f"could not {action} experiment {record.name!r} ({status}): {message}\n"
                 f"{retry}; `mlenv exp down {record.name}` removes it and releases its GPUs"
             ) from None
         pool = outputs.get(POOL_OUTPUT)
         pool_name = pool if isinstance(pool, str) and pool else None
         now = self.clock()
-        self.ledger.transition(
+        if not self.ledger.transition(
             record.name, Transition(to=ok, allowed_from=[record.status], pool=pool_name), now=now
-        )
+        ):
+            current = self.ledger.get(record.name)
+            state = f"is now {current.status}" if current is not None else "is gone"
+            raise ExperimentConflictError(
+                f"pulumi {action} of {stack!r} succeeded, but its ledger record {state} (another run took "
+                f"it over), so it was not marked {ok}; `mlenv exp ls` shows it, `mlenv exp down "
+                f"{record.name}` removes it"
+            )
         return replace(record, status=ok, pool=pool_name or record.pool, updated_at=now)

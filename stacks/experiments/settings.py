@@ -45,7 +45,12 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class ExperimentSettings:
-    """Limits and locations every `mlenv exp` command runs with (CLI options, env vars, defaults)."""
+    """Locations and GC behaviour every `mlenv exp` command runs with (CLI options, env vars, defaults).
+
+    The quotas (GPUs per owner and overall, maximum TTL, allowed types and images) are not here: they
+    are the platform stack's, read from its ledger (stacks/experiments/quotas.py), so no option can
+    raise them.
+    """
 
     ledger_table: str = "mlenv-experiments"
     """DynamoDB ledger table, created by the platform stack. Default mlenv-experiments."""
@@ -53,12 +58,6 @@ class ExperimentSettings:
     """AWS region of the ledger and the experiments. Default us-east-1."""
     platform_stack: str = "prod"
     """Platform stack whose cluster experiments share (read through a StackReference). Default prod."""
-    max_ttl: timedelta = timedelta(hours=72)
-    """Longest total lifetime (creation to expiry, extensions included). Default 72h; at most 14 days."""
-    owner_gpu_quota: int = 8
-    """GPUs one owner may hold across all their experiments. Default 8."""
-    global_gpu_quota: int = 32
-    """GPUs all experiments together may hold. Default 32."""
     failure_cap: int = 3
     """GC stops retrying an experiment after this many failed destroys and reports it. Default 3."""
     lease: timedelta = timedelta(hours=1)
@@ -70,14 +69,6 @@ class ExperimentSettings:
     """Catalog image id used when --image is not given. Default none: --image is then required."""
 
     def __post_init__(self) -> None:
-        if not timedelta(0) < self.max_ttl <= ABSOLUTE_MAX_TTL:
-            raise ExperimentInputError(
-                f"maximum TTL {hours(self.max_ttl):g}h is outside (0, {hours(ABSOLUTE_MAX_TTL):g}h]; "
-                "set --max-ttl / MLENV_MAX_TTL to at most 14d"
-            )
-        for label, value in (("owner", self.owner_gpu_quota), ("global", self.global_gpu_quota)):
-            if value < 1:
-                raise ExperimentInputError(f"the {label} GPU quota must be at least 1, got {value}")
         if self.failure_cap < 1:
             raise ExperimentInputError(f"the failure cap must be at least 1, got {self.failure_cap}")
 

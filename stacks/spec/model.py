@@ -333,6 +333,38 @@ class ExperimentSpec(_Spec):
         return data
 
 
+IamPrincipalArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
+]
+
+
+class ExperimentQuotasSpec(_Spec):
+    """What experiments on this platform may use. The platform stack writes it into its ledger
+    (stacks/experiments/quotas.py), where `mlenv exp` reads it: no command-line flag can raise it."""
+
+    owner_gpu_quota: int = Field(default=8, ge=1, le=4096)
+    """GPUs one owner (AWS principal) may hold across their experiments. Default 8."""
+    global_gpu_quota: int = Field(default=32, ge=1, le=4096)
+    """GPUs all experiments together may hold. Default 32."""
+    max_ttl_hours: float = Field(default=72, gt=0, le=24 * 14)
+    """Longest total lifetime of an experiment, extensions included. Default 72 (at most 14 days)."""
+    instance_types: list[InstanceType] = Field(default_factory=list)
+    """Instance types experiments may use. Default empty: any the catalog rules accept."""
+    images: list[str] = Field(default_factory=list)
+    """Catalog image ids experiments may use. Default empty: any catalog image that fits."""
+    operators: list[IamPrincipalArn] = Field(default_factory=list)
+    """IAM roles/users that may create experiments for others (`mlenv exp up --owner`). Default none."""
+
+    @model_validator(mode="after")
+    def _owner_within_global(self) -> ExperimentQuotasSpec:
+        if self.owner_gpu_quota > self.global_gpu_quota:
+            raise ValueError(
+                f"owner_gpu_quota {self.owner_gpu_quota} is above global_gpu_quota {self.global_gpu_quota}: "
+                "one owner could never use it; lower owner_gpu_quota or raise global_gpu_quota"
+            )
+        return self
+
+
 class EnvironmentSpec(_Spec):
     """One ML environment: what a stack file describes."""
 
@@ -353,6 +385,8 @@ class EnvironmentSpec(_Spec):
     feature_store: FeatureStoreSpec | None = None
     serving: ServingSpec | None = None
     experiment: ExperimentSpec | None = None
+    experiments: ExperimentQuotasSpec = Field(default_factory=ExperimentQuotasSpec)
+    """Platform stacks: quotas for the experiments on this platform. Defaults as documented there."""
 
     @property
     def long_lived(self) -> bool:

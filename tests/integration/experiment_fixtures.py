@@ -9,9 +9,24 @@ from typing import Any
 import boto3
 import pytest
 
+from stacks.experiments.identity import CallerIdentity
 from stacks.experiments.ledger import Ledger, create_ledger_table
+from stacks.experiments.orphans import TagSweeper
+from stacks.experiments.quotas import PlatformQuotas, publish_quotas
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+ACCOUNT = "123456789012"
+OPERATOR = CallerIdentity(f"arn:aws:iam::{ACCOUNT}:role/mlenv-operator")
+"""The platform operator the tests act as: allowed to create experiments for the owners they name."""
+QUOTAS = PlatformQuotas(
+    owner_gpu_quota=8, global_gpu_quota=12, max_ttl=timedelta(hours=24), operators=(OPERATOR.arn,)
+)
+"""What the tests' platform publishes in its ledger unless a test says otherwise."""
+
+
+def user(name: str) -> str:
+    """The IAM user ARN of ``name`` in the test account: an owner key."""
+    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
 
 
 class FakeClock:
@@ -27,10 +42,12 @@ class FakeClock:
         self.now += by
 
 
-def new_ledger(dynamodb: Any) -> Ledger:
-    """A ledger on a new, uniquely named table (cheaper than resetting moto per hypothesis example)."""
+def new_ledger(dynamodb: Any, quotas: PlatformQuotas = QUOTAS) -> Ledger:
+    """A ledger on a new, uniquely named table (cheaper than resetting moto per hypothesis example),
+    holding the platform's ``quotas`` as the platform stack writes them."""
     table = f"mlenv-ledger-{uuid.uuid4().hex[:10]}"
     create_ledger_table(dynamodb, table)
+    publish_quotas(dynamodb, table, quotas)
     return Ledger(dynamodb, table)
 
 
@@ -38,6 +55,12 @@ def new_ledger(dynamodb: Any) -> Ledger:
 def dynamodb(boto_session: boto3.Session, moto_endpoint: str, reset_moto: None) -> Any:
     """A DynamoDB client on the moto server; moto is reset after the test."""
     return boto_session.client("dynamodb", endpoint_url=moto_endpoint)
+
+
+@pytest.fixture
+def sweeper(boto_session: boto3.Session, moto_endpoint: str) -> TagSweeper:
+    """The orphan sweep over the moto server's Resource Groups Tagging API."""
+    return TagSweeper(boto_session.client("resourcegroupstaggingapi", endpoint_url=moto_endpoint))
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from typer.testing import CliRunner, Result
 from stacks.cli.app import app
 from stacks.cli.exp import ExpRuntime
 from stacks.experiments.ledger import Ledger
-from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger
+from stacks.experiments.quotas import PlatformQuotas, publish_quotas
+from tests.integration.experiment_fixtures import FakeClock, dynamodb, ledger, user
 from tests.integration.in_memory_backend import InMemoryStackBackend
 
 pytestmark = pytest.mark.integration
@@ -24,10 +25,19 @@ IMAGE = "al2023-nvidia-580-k8s1.33-20251020"
 """A catalog image with a us-east-1 AMI whose driver and CUDA run on L40S (the default g6e family)."""
 
 
+MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
+"""Who moto's STS says the default test credentials are."""
+CLI_QUOTAS = PlatformQuotas(
+    owner_gpu_quota=4, global_gpu_quota=12, max_ttl=timedelta(hours=72), operators=(MOTO_CALLER,)
+)
+"""The platform quotas these tests' ledger holds (as the platform stack would have written them)."""
+
+
 class Cli:
     """Runs `mlenv exp` against the moto server with the in-memory stack backend."""
 
     def __init__(self, ledger: Ledger, endpoint: str) -> None:
+        publish_quotas(ledger.client, ledger.table, CLI_QUOTAS)
         self.backend = InMemoryStackBackend()
         self.clock = FakeClock()
         self.runtime = ExpRuntime(
@@ -35,7 +45,7 @@ class Cli:
         )
         self.options = [
             *("--platform-stack", "dev"),  # stacks/Pulumi.dev.yaml: us-east-1, where the moto ledger is
-            *("--ledger-table", ledger.table, "--owner-gpu-quota", "4", "--max-ttl", "72h"),
+            *("--ledger-table", ledger.table),
         ]
 
     def __call__(self, *args: str, runtime: ExpRuntime | None = None) -> Result:
@@ -52,9 +62,9 @@ def cli(ledger: Ledger, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_lifecycle_up_ls_extend_gc_down(cli: Cli) -> None:
-    up = cli("up", "churn-v7", "--gpus", "4", "--ttl", "8h", "--image", IMAGE, "--owner", "ana")
+    up = cli("up", "churn-v7", "--gpus", "4", "--ttl", "8h", "--image", IMAGE, "--owner", user("ana"))
     assert up.exit_code == 0, up.stderr
-    assert "churn-v7 is running: 4 GPUs on g6e.12xlarge" in up.stdout
+    assert f"churn-v7 of {user('ana')} is running: 4 GPUs on g6e.12xlarge" in up.stdout
 
     cli.clock.advance(timedelta(hours=2))
     listed = cli("ls", "--json")
@@ -99,7 +109,7 @@ def test_malformed_durations_exit_2(cli: Cli, ttl: str) -> None:
         (["extend", "nope", "4h"], 2, "no experiment named 'nope'"),
         (["extend", "nope", "4 h"], 2, "is not a duration"),
         (["down", "nope"], 2, "no experiment named 'nope'"),
-        (["--max-ttl", "30d", "ls"], 2, "set --max-ttl / MLENV_MAX_TTL to at most 14d"),
+        (["up", "other", "--gpus", "1", "--image", IMAGE, "--owner", "ana"], 2, "is not an IAM or STS"),
     ],
 )
 def test_bad_input_exit_codes_and_messages(cli: Cli, args: list[str], code: int, message: str) -> None:
@@ -110,8 +120,8 @@ def test_bad_input_exit_codes_and_messages(cli: Cli, args: list[str], code: int,
 
 
 def test_name_taken_is_a_conflict_exit_3(cli: Cli) -> None:
-    assert cli("up", "taken", "--gpus", "1", "--image", IMAGE, "--owner", "ana").exit_code == 0
-    again = cli("up", "taken", "--gpus", "2", "--image", IMAGE, "--owner", "bo")
+    assert cli("up", "taken", "--gpus", "1", "--image", IMAGE, "--owner", user("ana")).exit_code == 0
+    again = cli("up", "taken", "--gpus", "2", "--image", IMAGE, "--owner", user("bo"))
     assert again.exit_code == 3 and "experiment 'taken' already exists (status running)" in again.stderr
 
 
@@ -174,7 +184,7 @@ def test_instance_type_and_image_are_checked_before_anything_is_reserved(
 
 def test_ledger_and_region_default_to_the_platform_stack(cli: Cli, ledger: Ledger) -> None:
     """Without --ledger-table, `mlenv exp` uses the table the platform stack creates (and its region)."""
-    options = ["--platform-stack", "dev", "--owner-gpu-quota", "4"]
+    options = ["--platform-stack", "dev"]
     result = CliRunner().invoke(app, ["exp", *options, "ls"], obj=cli.runtime)
     assert result.exit_code == 1
     assert "ledger table 'mlenv-dev-experiments' does not exist" in result.stderr  # asked us-east-1

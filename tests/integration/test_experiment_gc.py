@@ -20,17 +20,17 @@ from stacks.experiments.ledger import (
     ExperimentRecord,
     Ledger,
 )
+from stacks.experiments.orphans import TagSweeper
 from stacks.experiments.settings import ExperimentSettings, experiment_config, stack_name_for
-from tests.integration.experiment_fixtures import T0, FakeClock, dynamodb, ledger, new_ledger
+from tests.integration.experiment_fixtures import T0, FakeClock, dynamodb, ledger, new_ledger, sweeper
 from tests.integration.in_memory_backend import InMemoryStackBackend, SimulatedCrash
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["dynamodb", "ledger"]  # fixtures used by name
+__all__ = ["dynamodb", "ledger", "sweeper"]  # fixtures used by name
 
-SETTINGS = ExperimentSettings(
-    failure_cap=3, lease=timedelta(hours=1), global_gpu_quota=1000, owner_gpu_quota=1000
-)
+SETTINGS = ExperimentSettings(failure_cap=3, lease=timedelta(hours=1))
+BACKEND_URL = InMemoryStackBackend().url
 NAMES = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
 # What the exp-<name> stack looks like next to its ledger record.
 STACK_SHAPES = ["consistent", "missing", "platform-kind", "no-config", "config-not-expired", "other-name"]
@@ -66,6 +66,8 @@ def cases(draw: st.DrawFn) -> list[Case]:
             status=draw(st.sampled_from(STATUSES)),
             updated_at=min(updated, T0),
             failures=draw(st.integers(0, 4)),
+            backend_url=BACKEND_URL,
+            stack=f"exp-{name}",
         )
         result.append(Case(record, draw(st.sampled_from(STACK_SHAPES))))
     return result
@@ -97,7 +99,7 @@ def seed(ledger: Ledger, backend: InMemoryStackBackend, world: list[Case]) -> No
             backend.add_stack(stack, env | {"name": "someone-else"})
     for name, env in NON_EXPERIMENT_STACKS.items():
         backend.add_stack(name, env)
-    # Named like an experiment, expired, but not in the ledger: GC must not touch it.
+    # Named like an experiment, expired by its own config, but not in the ledger: GC destroys it.
     ghost = experiment_config(
         ExperimentRecord(
             "ghost",
@@ -114,6 +116,14 @@ def seed(ledger: Ledger, backend: InMemoryStackBackend, world: list[Case]) -> No
         SETTINGS,
     )
     backend.add_stack("exp-ghost", ghost)
+    # Not in the ledger and not expired yet: GC keeps it and reports it.
+    young = experiment_config(
+        ExperimentRecord(
+            "young", "x", 1, "g6e.xlarge", "i", "p", T0 - timedelta(days=1), T0 + timedelta(days=3), "running", T0
+        ),
+        SETTINGS,
+    )
+    backend.add_stack("exp-young", young)
 
 
 def eligible(case: Case, now: Any) -> bool:
@@ -130,7 +140,7 @@ def eligible(case: Case, now: Any) -> bool:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(world=cases(), clock_offset_minutes=st.integers(-60, 24 * 60), fail=st.sets(st.sampled_from(NAMES)))
 def test_gc_destroys_exactly_the_expired_experiments_and_nothing_else(
-    dynamodb: Any, world: list[Case], clock_offset_minutes: int, fail: set[str]
+    dynamodb: Any, sweeper: TagSweeper, world: list[Case], clock_offset_minutes: int, fail: set[str]
 ) -> None:
     ledger = new_ledger(dynamodb)
     backend = InMemoryStackBackend()
@@ -139,23 +149,27 @@ def test_gc_destroys_exactly_the_expired_experiments_and_nothing_else(
     clock = FakeClock(T0 + timedelta(minutes=clock_offset_minutes))
     before = {name: (stack.environment, stack.resources) for name, stack in backend.stacks.items()}
 
-    report = GarbageCollector(ledger, backend, SETTINGS, clock=clock).run()
+    report = GarbageCollector(ledger, backend, SETTINGS, clock=clock, sweeper=sweeper).run()
 
     by_name = {c.record.name: c for c in world}
     should = {c.record.name for c in world if eligible(c, clock.now)}
     # Only eligible experiments' stacks ever see a destroy; never a platform stack or an unledgered one.
     destroyed_stacks = set(backend.destroyed())
-    assert destroyed_stacks <= {stack_name_for(n) for n in should if by_name[n].shape == "consistent"}
-    for stack in [*NON_EXPERIMENT_STACKS, "exp-ghost"]:
+    assert destroyed_stacks - {"exp-ghost"} <= {
+        stack_name_for(n) for n in should if by_name[n].shape == "consistent"
+    }
+    for stack in [*NON_EXPERIMENT_STACKS, "exp-young"]:
         assert backend.stacks[stack].environment == before[stack][0]
         assert backend.stacks[stack].resources == before[stack][1]
-    assert report.unledgered_stacks == ["exp-ghost"]
+    assert report.unledgered_stacks == ["exp-young"]
+    # The unledgered stack whose own expiry passed is destroyed and removed (nothing to release).
+    assert "exp-ghost" not in backend.stacks and "exp-ghost" in destroyed_stacks
 
     remaining = {r.name: r for r in ledger.list_experiments()}
     succeeded = {
         n for n in should if stack_name_for(n) not in backend.fail_destroy or by_name[n].shape == "missing"
     }
-    assert set(report.destroyed()) == succeeded
+    assert set(report.destroyed()) == succeeded | {"ghost"}
     for case in world:
         name = case.record.name
         if name in succeeded:
@@ -173,6 +187,9 @@ def test_gc_destroys_exactly_the_expired_experiments_and_nothing_else(
             assert outcome in (BUSY, GAVE_UP, REFUSED)
     # Quota counters stay equal to the GPUs of the records that remain.
     assert ledger.usage("ana")[1] == sum(r.gpus for r in remaining.values())
+    for owner in ("ana", "bo"):
+        held = sum(r.gpus for r in remaining.values() if r.owner == owner)
+        assert ledger.usage(owner)[0] == held
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -180,7 +197,7 @@ def test_gc_destroys_exactly_the_expired_experiments_and_nothing_else(
     world=cases(), crash_point=st.sampled_from(["after-destroy", "after-stack-rm"]), pick=st.integers(0, 100)
 )
 def test_a_crash_between_destroy_and_record_deletion_is_finished_by_the_next_gc(
-    dynamodb: Any, world: list[Case], crash_point: str, pick: int
+    dynamodb: Any, sweeper: TagSweeper, world: list[Case], crash_point: str, pick: int
 ) -> None:
     candidates = [c for c in world if eligible(c, T0) and c.shape == "consistent"]
     if not candidates:
@@ -203,12 +220,12 @@ def test_a_crash_between_destroy_and_record_deletion_is_finished_by_the_next_gc(
     else:
         crashing_ledger = DiesBeforeDelete(ledger.client, ledger.table)
     with pytest.raises(SimulatedCrash):
-        GarbageCollector(crashing_ledger, backend, SETTINGS, clock=clock).run()
+        GarbageCollector(crashing_ledger, backend, SETTINGS, clock=clock, sweeper=sweeper).run()
     left = ledger.get(victim)
     assert left is not None and left.status == DESTROYING  # the record survives the stack
 
     clock.advance(SETTINGS.lease + timedelta(minutes=1))  # the crashed run's lease has run out
-    report = GarbageCollector(ledger, backend, SETTINGS, clock=clock).run()
+    report = GarbageCollector(ledger, backend, SETTINGS, clock=clock, sweeper=sweeper).run()
     assert victim in report.destroyed()
     assert ledger.get(victim) is None
     assert stack_name_for(victim) not in backend.stacks
@@ -227,6 +244,7 @@ def test_a_destroy_that_keeps_failing_stops_at_the_cap_and_is_reported(ledger: L
         T0 - timedelta(hours=1),
         "running",
         T0,
+        backend_url=BACKEND_URL,
     )
     seed(ledger, backend, [Case(record, "consistent")])
     backend.fail_destroy.add("exp-stuck")
@@ -257,10 +275,11 @@ def test_dry_run_reports_and_changes_nothing(ledger: Ledger) -> None:
         T0 - timedelta(hours=1),
         "running",
         T0,
+        backend_url=BACKEND_URL,
     )
     seed(ledger, backend, [Case(record, "consistent")])
     report = GarbageCollector(ledger, backend, SETTINGS, clock=FakeClock(T0)).run(dry_run=True)
-    assert [(a.name, a.outcome) for a in report.actions] == [("old", "would-destroy")]
+    assert [(a.name, a.outcome) for a in report.actions] == [("old", "would-destroy"), ("ghost", "would-destroy")]
     assert backend.destroyed() == []
     stored = ledger.get("old")
     assert stored is not None and stored.status == "running"

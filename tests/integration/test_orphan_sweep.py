@@ -74,6 +74,7 @@ def test_gc_reports_resources_left_behind_by_a_destroyed_experiment(
         T0 - timedelta(hours=1),
         "running",
         T0,
+        backend_url=backend.url,
     )
     live = replace(record, name="kept", expires_at=T0 + timedelta(hours=5))
     for item in (record, live):
