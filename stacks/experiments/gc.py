@@ -320,7 +320,8 @@ class GarbageCollector:
                 return act(REFUSED, f"ledger says expired, but {reason}; left alone")
         if dry_run:
             return act(
-                WOULD_DESTROY, "stack exists" if exists else "no stack left; the record goes after a tag sweep"
+                WOULD_DESTROY,
+                "stack exists" if exists else "no stack left; the record goes after a tag sweep",
             )
         claim = Transition(
             to=DESTROYING,

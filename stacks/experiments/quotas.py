@@ -98,4 +98,3 @@ class PlatformQuotas:
 def publish_quotas(client: Any, table: str, quotas: PlatformQuotas) -> None:
     """Write the settings item, as the platform stack does; for local development and tests on moto."""
     client.put_item(TableName=table, Item=quotas.to_item())
-

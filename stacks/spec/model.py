@@ -334,7 +334,10 @@ class ExperimentSpec(_Spec):
 
 
 IamPrincipalArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$", max_length=600
+    ),
 ]
 
 

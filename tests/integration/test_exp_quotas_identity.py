@@ -129,15 +129,21 @@ def test_two_callers_get_their_own_identities_and_quotas(callers: dict[str, Call
 
 def test_only_operators_may_name_another_owner(callers: dict[str, Caller], ledger: Ledger) -> None:
     alice = callers["alice"]
-    result = alice("up", "for-bob", "--gpus", "1", "--image", IMAGE, "--owner", "arn:aws:iam::123456789012:user/bob")
+    result = alice(
+        "up", "for-bob", "--gpus", "1", "--image", IMAGE, "--owner", "arn:aws:iam::123456789012:user/bob"
+    )
     assert result.exit_code == 2
     assert "arn:aws:iam::123456789012:user/alice may not create experiments for others" in result.stderr
     assert ledger.list_experiments() == []
     # The platform names alice an operator (a platform stack change): now she may.
-    publish_quotas(ledger.client, ledger.table, PlatformQuotas(**{**PLATFORM.__dict__, "operators": (
-        "arn:aws:iam::123456789012:user/alice",
-    )}))
-    result = alice("up", "for-bob", "--gpus", "1", "--image", IMAGE, "--owner", "arn:aws:iam::123456789012:user/bob")
+    publish_quotas(
+        ledger.client,
+        ledger.table,
+        PlatformQuotas(**{**PLATFORM.__dict__, "operators": ("arn:aws:iam::123456789012:user/alice",)}),
+    )
+    result = alice(
+        "up", "for-bob", "--gpus", "1", "--image", IMAGE, "--owner", "arn:aws:iam::123456789012:user/bob"
+    )
     assert result.exit_code == 0, result.stderr
     record = ledger.get("for-bob")
     assert record is not None and record.owner == "bob"

@@ -119,7 +119,16 @@ def seed(ledger: Ledger, backend: InMemoryStackBackend, world: list[Case]) -> No
     # Not in the ledger and not expired yet: GC keeps it and reports it.
     young = experiment_config(
         ExperimentRecord(
-            "young", "x", 1, "g6e.xlarge", "i", "p", T0 - timedelta(days=1), T0 + timedelta(days=3), "running", T0
+            "young",
+            "x",
+            1,
+            "g6e.xlarge",
+            "i",
+            "p",
+            T0 - timedelta(days=1),
+            T0 + timedelta(days=3),
+            "running",
+            T0,
         ),
         SETTINGS,
     )
@@ -279,7 +288,10 @@ def test_dry_run_reports_and_changes_nothing(ledger: Ledger) -> None:
     )
     seed(ledger, backend, [Case(record, "consistent")])
     report = GarbageCollector(ledger, backend, SETTINGS, clock=FakeClock(T0)).run(dry_run=True)
-    assert [(a.name, a.outcome) for a in report.actions] == [("old", "would-destroy"), ("ghost", "would-destroy")]
+    assert [(a.name, a.outcome) for a in report.actions] == [
+        ("old", "would-destroy"),
+        ("ghost", "would-destroy"),
+    ]
     assert backend.destroyed() == []
     stored = ledger.get("old")
     assert stored is not None and stored.status == "running"

@@ -86,7 +86,12 @@ def test_up_records_running_experiment_with_config_and_reserved_gpus(ledger: Led
 def test_up_rejects_bad_requests_before_reserving_anything(
     ledger: Ledger, kwargs: dict[str, Any], error: type[Exception]
 ) -> None:
-    args: dict[str, Any] = {"gpus": 1, "ttl": timedelta(hours=1), "owner": user("ana"), "image": IMAGE} | kwargs
+    args: dict[str, Any] = {
+        "gpus": 1,
+        "ttl": timedelta(hours=1),
+        "owner": user("ana"),
+        "image": IMAGE,
+    } | kwargs
     with pytest.raises(error):
         make(ledger).up("exp-one", **args)
     assert ledger.list_experiments() == []
@@ -204,7 +209,9 @@ def test_a_create_whose_run_died_is_resumed_only_after_the_lease(ledger: Ledger)
             raise SimulatedCrash("killed during pulumi up")
 
     with pytest.raises(SimulatedCrash):
-        make(ledger, DiesInUp(), clock).up("orphan", gpus=2, ttl=timedelta(hours=4), owner=user("ana"), image=IMAGE)
+        make(ledger, DiesInUp(), clock).up(
+            "orphan", gpus=2, ttl=timedelta(hours=4), owner=user("ana"), image=IMAGE
+        )
     stored = ledger.get("orphan")
     assert stored is not None and stored.status == "creating"
     with pytest.raises(ExperimentExistsError, match="status creating"):  # the run may still be alive
