@@ -185,8 +185,8 @@ class Ledger:
         item = response.get("Item")
         if not item:
             raise LedgerError(
-                f"ledger table {self.table!r} holds no experiment quotas (item {SETTINGS_KEY!r}); the platform "
-                "stack writes them from its experiments section: run `pulumi up` on the platform stack"
+                f"ledger table {self.table!r} holds no experiment quotas (item {SETTINGS_KEY!r}); the "
+                "platform stack writes them from its experiments section: `pulumi up` the platform stack"
             )
         try:
             return PlatformQuotas.from_item(item)

@@ -12,9 +12,9 @@ Every failure leaves a status a later run resumes: ``up`` with the same settings
 ``failed-destroying`` (gc up to ``failure_cap`` times). A run that died mid-way leaves an in-progress
 status that another run may take over once ``lease`` has passed.
 
-TTL rule: the *total lifetime* (creation to expiry) never exceeds the platform's ``max_ttl``, for ``up`` and for
-every ``extend`` (an extension adds to the current expiry). Bounding the total, not the remainder,
-means repeated extensions cannot keep GPUs forever.
+TTL rule: the *total lifetime* (creation to expiry) never exceeds the platform's ``max_ttl``, for
+``up`` and for every ``extend`` (an extension adds to the current expiry). Bounding the total, not
+the remainder, means repeated extensions cannot keep GPUs forever.
 """
 
 from __future__ import annotations

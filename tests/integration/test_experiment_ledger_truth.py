@@ -21,7 +21,7 @@ from stacks.experiments.ledger import CREATING, DESTROYING, FAILED_DESTROYING, R
 from stacks.experiments.lifecycle import Experiments
 from stacks.experiments.orphans import TagSweeper
 from stacks.experiments.settings import ExperimentSettings
-from tests.integration.experiment_fixtures import OPERATOR, T0, FakeClock, dynamodb, ledger, sweeper, user
+from tests.integration.experiment_fixtures import OPERATOR, FakeClock, dynamodb, ledger, sweeper, user
 from tests.integration.in_memory_backend import CRASH_POINTS, InMemoryStackBackend, SimulatedCrash
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ def test_an_empty_second_backend_never_releases_a_live_experiment(
 def test_a_vanished_stack_with_tagged_leftovers_keeps_its_record(
     ledger: Ledger, sweeper: TagSweeper, boto_session: boto3.Session, moto_endpoint: str
 ) -> None:
-    backend, clock, exps = start(ledger, sweeper, "leaky")
+    backend, _clock, exps = start(ledger, sweeper, "leaky")
     # The stack was removed behind mlenv's back (`pulumi stack rm --force`); a volume survived it.
     backend.stacks.pop("exp-leaky")
     ec2 = boto_session.client("ec2", endpoint_url=moto_endpoint)
