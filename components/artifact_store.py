@@ -83,7 +83,8 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], ac
 
 
 def lifecycle_rules(spec: BucketSpec) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
-    """Expire noncurrent versions, abort stale multipart uploads, optionally tier to IA."""
+    """Expire noncurrent versions, abort stale multipart uploads, optionally expire current versions
+    and tier to IA."""
     rules = [
         aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="expire-noncurrent-versions",
@@ -102,6 +103,15 @@ def lifecycle_rules(spec: BucketSpec) -> list[aws.s3.BucketLifecycleConfiguratio
             ),
         ),
     ]
+    if spec.expiration_days is not None:
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-current-versions",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=spec.expiration_days),
+            )
+        )
     if spec.transition_to_ia_days is not None:
         rules.append(
             aws.s3.BucketLifecycleConfigurationRuleArgs(

@@ -18,7 +18,13 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import EksCluster
 from components.pod_security import pod_security_labels
-from components.scheduling import GPU_TAINT_EFFECT, GPU_TAINT_KEY, LABEL_GPU_PRODUCT
+from components.scheduling import (
+    EXPERIMENT_TAINT_EFFECT,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_KEY,
+    LABEL_EXPERIMENT,
+    LABEL_GPU_PRODUCT,
+)
 from components.tags import Tagging
 from images.catalog import Catalog, load_catalog
 
@@ -28,7 +34,8 @@ NAMESPACE = "nvidia-device-plugin"
 
 
 def chart_values(image_repository: str, image_tag: str, image_digest: str) -> dict[str, Any]:
-    """Chart values: the catalog's image by digest, tolerate the GPU taint, run on GPU pool nodes only.
+    """Chart values: the catalog's image by digest, tolerate the GPU and experiment taints, run on GPU
+    nodes only.
 
     The chart's default affinity expects Node Feature Discovery labels, which mlenv nodes do not
     carry; node affinity on the pools' GPU-product label replaces it (Helm replaces lists whole).
@@ -39,7 +46,11 @@ def chart_values(image_repository: str, image_tag: str, image_digest: str) -> di
             "tag": f"{image_tag}@{image_digest}",
             "pullPolicy": "IfNotPresent",
         },
-        "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": GPU_TAINT_EFFECT}],
+        # Experiment nodes carry their own taint instead of the GPU one; they need the plugin too.
+        "tolerations": [
+            {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": GPU_TAINT_EFFECT},
+            {"key": LABEL_EXPERIMENT, "operator": "Exists", "effect": EXPERIMENT_TAINT_EFFECT},
+        ],
         "affinity": {
             "nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {

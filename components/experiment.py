@@ -1,18 +1,22 @@
-"""Experiment: one short-lived GPU experiment on the shared platform cluster.
+"""Experiment: one short-lived GPU experiment, a slice of the shared platform cluster.
 
-An experiment borrows the platform's cluster, VPC, OIDC provider and buckets (read through a
-StackReference into :class:`PlatformOutputs`) and adds only what is its own: a namespace, a
-ResourceQuota on ``nvidia.com/gpu``, a service account whose IAM role (IRSA) can read and write
-nothing but ``experiments/<name>/`` in the platform's artifact and dataset buckets, and a managed
-GPU node group sized to the request on a catalog image. Every AWS resource carries the
-``mlenv:expires-at`` tag, every Kubernetes object the expiry annotation, so GC and the orphan sweep
-find all of it. Nothing is protected: destroying an experiment removes all of it, while the data it
-wrote stays in the platform's versioned buckets.
+An experiment borrows the platform's cluster, OIDC provider, buckets and EC2NodeClasses (read
+through a StackReference into :class:`PlatformOutputs`) and adds only what is its own:
 
-The node group is built from the same pieces as the platform's pools (components/gpu_node_pool.py:
-names, labels, nodeadm user data; components/nodes.py: node role, IMDS and disk hardening), against
-the platform cluster by name, since GpuNodePool needs the platform's cluster and network components,
-which an experiment stack only sees as outputs.
+* namespace ``exp-<name>`` (Pod Security ``restricted``), a ResourceQuota (GPUs granted, and the
+  CPU, memory and pods of the nodes that hold them), a LimitRange, a default-deny NetworkPolicy
+  with DNS, in-namespace traffic and HTTPS out;
+* its own Karpenter NodePool on the platform's EC2NodeClass for the chosen catalog image, with the
+  taint and label ``mlenv.io/experiment=<name>``, GPU ``limits`` equal to the GPUs granted and
+  ``expireAfter`` no later than the expiry; and a ValidatingAdmissionPolicy that keeps the
+  namespace's pods on that pool and every other namespace's pods off it
+  (components/experiment_slice.py builds these);
+* a service account whose IAM role (IRSA) can read and write only ``experiments/<name>/`` in the
+  platform's ``experiments`` bucket (no Object Lock; its lifecycle expires objects) and read the
+  shared ``datasets`` bucket.
+
+Every AWS resource carries the ``mlenv:expires-at`` tag, every Kubernetes object the expiry
+annotation, so GC and the orphan sweep find all of it. Nothing is protected.
 """
 
 from __future__ import annotations
@@ -20,29 +24,32 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import experiment_slice as slice_
 from components.errors import ComponentError
-from components.gpu_node_pool import gpu_taints, node_group_name, node_labels, node_user_data
 from components.irsa import ROLE_ARN_ANNOTATION, OidcProviderRef, ServiceAccountRef, irsa_role
-from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.pod_security import pod_security_labels
-from components.scheduling import GPU_RESOURCE, LABEL_POOL
-from components.tags import LABEL_PREFIX, Tagging
+from components.scheduling import LABEL_EXPERIMENT
+from components.tags import Tagging
 from images.catalog import Catalog, load_catalog
 from images.instance_types import InstanceTypeData, load_instance_types
+from stacks.experiments.durations import from_iso
 from stacks.experiments.pricing import instances_needed
-from stacks.spec.model import GpuPoolSpec
 
 COMPONENT = "experiment"
 SERVICE_ACCOUNT = "experiment"
-LABEL_EXPERIMENT = f"{LABEL_PREFIX}experiment"
-WRITABLE_BUCKETS = ("models", "datasets")
-"""The platform buckets (logical names) an experiment writes its prefix in: artifacts and datasets."""
+WRITABLE_BUCKET = "experiments"
+"""The platform bucket (logical name) an experiment writes its prefix in: no Object Lock, and a
+lifecycle that expires what experiments leave (stacks/spec/rules.py requires both)."""
+READABLE_BUCKETS = ("datasets",)
+"""The platform buckets an experiment may read whole: the shared datasets."""
+READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 
 OBJECT_ACTIONS = (
     "s3:GetObject",
@@ -56,9 +63,7 @@ OBJECT_ACTIONS = (
 marker; earlier versions stay until the bucket's lifecycle expires them."""
 
 
-def namespace_name(experiment: str) -> str:
-    """``exp-<name>``: the experiment's namespace, named like its stack."""
-    return f"exp-{experiment}"
+namespace_name = slice_.namespace_name
 
 
 def artifact_prefix(experiment: str) -> str:
@@ -66,30 +71,41 @@ def artifact_prefix(experiment: str) -> str:
     return f"experiments/{experiment}/"
 
 
-def gpu_quota(gpus: int) -> dict[str, str]:
-    """ResourceQuota ``hard``: GPU requests in the namespace may not exceed the reservation.
-
-    Extended resources only allow the ``requests.`` quota (their requests always equal their limits).
-    """
-    return {f"requests.{GPU_RESOURCE}": str(gpus)}
-
-
-def prefix_policy(experiment: str, bucket_arns: Sequence[str], kms_key_arn: str, region: str) -> str:
-    """The workload role's permissions: its own prefix in each bucket, and the buckets' key through S3."""
+def prefix_policy(
+    experiment: str,
+    bucket_arn: str,
+    readable_arns: Sequence[str],
+    kms_key_arn: str,
+    region: str,
+) -> str:
+    """The workload role's permissions: its own prefix in the experiments bucket, reading the shared
+    datasets, and the buckets' key through S3 only."""
     prefix = artifact_prefix(experiment)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "OwnPrefixObjects",
             "Effect": "Allow",
             "Action": list(OBJECT_ACTIONS),
-            "Resource": [f"{arn}/{prefix}*" for arn in bucket_arns],
+            "Resource": f"{bucket_arn}/{prefix}*",
         },
         {
             "Sid": "ListOwnPrefix",
             "Effect": "Allow",
             "Action": "s3:ListBucket",
-            "Resource": list(bucket_arns),
+            "Resource": bucket_arn,
             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+        },
+        {
+            "Sid": "ReadSharedDatasets",
+            "Effect": "Allow",
+            "Action": list(READ_ACTIONS),
+            "Resource": [f"{arn}/*" for arn in readable_arns],
+        },
+        {
+            "Sid": "ListSharedDatasets",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": list(readable_arns),
         },
         {
             # The buckets are SSE-KMS: writing and reading objects needs the key, and only via S3.
@@ -120,19 +136,23 @@ class PlatformOutputs:
     cluster_name: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     cluster_certificate_authority: pulumi.Output[str]
-    cluster_security_group_id: pulumi.Output[str]
-    private_subnet_ids: pulumi.Output[list[str]]
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
     buckets: pulumi.Output[dict[str, str]]
     bucket_arns: pulumi.Output[dict[str, str]]
     artifacts_kms_key_arn: pulumi.Output[str]
     ledger_table: pulumi.Output[str]
+    gpu_node_classes: pulumi.Output[Any] | None = None
+    """{catalog image id: EC2NodeClass name} (Karpenter platforms); None: read as missing."""
 
     @classmethod
     def from_reference(cls, reference: pulumi.StackReference) -> PlatformOutputs:
-        """Every field from the platform's output of the same name (missing outputs fail the update)."""
-        return cls(**{f.name: reference.require_output(f.name) for f in fields(cls)})
+        """Every required field from the platform's output of the same name (missing ones fail the
+        update); ``gpu_node_classes`` may be absent on platforms that predate Karpenter pools."""
+        required = {
+            f.name: reference.require_output(f.name) for f in fields(cls) if f.name != "gpu_node_classes"
+        }
+        return cls(**required, gpu_node_classes=reference.get_output("gpu_node_classes"))
 
 
 @dataclass(frozen=True)
@@ -146,17 +166,19 @@ class ExperimentArgs:
     region: str
     """AWS region (the platform's): selects the image's AMI."""
     gpus: int
-    """GPUs reserved in the ledger: the quota, and the pool holds enough nodes for them."""
+    """GPUs reserved in the ledger: the NodePool's GPU limit and the namespace's GPU quota."""
     instance_type: str
-    """GPU instance type of the pool (checked against the catalog at plan time)."""
+    """GPU instance type of the NodePool (checked against the catalog at plan time)."""
     image: str
     """Image id from images/catalog.yaml."""
     platform: PlatformOutputs
     """The platform's cluster, network, OIDC provider and buckets."""
-    writable_buckets: Sequence[str] = WRITABLE_BUCKETS
-    """Platform buckets the experiment writes ``experiments/<name>/`` in. Default models and datasets."""
-    disk_size_gib: int = 200
-    """Root volume of each node. Default 200 GiB: CUDA images are large."""
+    writable_bucket: str = WRITABLE_BUCKET
+    """Platform bucket the experiment writes ``experiments/<name>/`` in. Default ``experiments``."""
+    readable_buckets: Sequence[str] = READABLE_BUCKETS
+    """Platform buckets the experiment reads. Default ``datasets``."""
+    deployed_at: datetime | None = None
+    """When the program runs; sets the NodePool's ``expireAfter``. Default: now (UTC)."""
     catalog: Catalog | None = None
     """The image catalog. Default: images/catalog.yaml."""
     instance_data: InstanceTypeData | None = None
@@ -164,14 +186,17 @@ class ExperimentArgs:
 
 
 class Experiment(pulumi.ComponentResource):
-    """Namespace, GPU quota, IRSA role scoped to the experiment's prefix, and its GPU node group."""
+    """Namespace and its guards, the experiment's NodePool, and an IRSA role scoped to its prefix."""
 
     namespace: k8s.core.v1.Namespace
     quota: k8s.core.v1.ResourceQuota
+    limit_range: k8s.core.v1.LimitRange
+    network_policy: k8s.networking.v1.NetworkPolicy
+    admission_policy: k8s.admissionregistration.v1.ValidatingAdmissionPolicy
+    admission_binding: k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding
+    node_pool: k8s.apiextensions.CustomResource
     role: aws.iam.Role
     service_account: k8s.core.v1.ServiceAccount
-    launch_template: aws.ec2.LaunchTemplate
-    node_group: aws.eks.NodeGroup
     nodes: int
     ami_id: str
 
@@ -180,14 +205,20 @@ class Experiment(pulumi.ComponentResource):
         self.args = args
         self._tags = args.tagging.tags(COMPONENT)
         self._labels = args.tagging.labels(COMPONENT)
+        catalog = args.catalog or load_catalog()
+        data = args.instance_data or load_instance_types()
+        self._gpu = data.gpu_info(args.instance_type)
+        self.nodes = instances_needed(args.gpus, self._gpu.gpu_count)  # whole nodes for the GPUs
+        self.ami_id = catalog.ami(args.image, args.region)
         self._namespace()
+        self._guards()
         self._workload_identity()
-        self._node_pool(args.catalog or load_catalog(), args.instance_data or load_instance_types())
+        self._node_pool(catalog)
         self.register_outputs(
             {
                 "namespace": self.namespace.metadata.name,
                 "role_arn": self.role.arn,
-                "node_group": self.node_group.node_group_name,
+                "node_pool": slice_.node_pool_name(args.experiment),
             }
         )
 
@@ -203,27 +234,51 @@ class Experiment(pulumi.ComponentResource):
 
     def _namespace(self) -> None:
         args = self.args
-        ns = namespace_name(args.experiment)
-        child = pulumi.ResourceOptions(parent=self)
         self.namespace = k8s.core.v1.Namespace(
             f"{args.experiment}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns,
-                labels={
-                    **self._labels,
-                    # Experiment pods share nodes' kernel with other tenants: restricted, enforced.
-                    **pod_security_labels("restricted"),
-                },
+                name=namespace_name(args.experiment),
+                labels={**self._labels, **pod_security_labels("restricted")},
                 annotations=args.tagging.annotations() or None,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _guards(self) -> None:
+        """Quota, limits, network policy and the admission policy that binds pods to the pool."""
+        args = self.args
+        ns = namespace_name(args.experiment)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         self.quota = k8s.core.v1.ResourceQuota(
-            f"{args.experiment}-gpu-quota",
-            metadata=self._meta("gpu", ns),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=gpu_quota(args.gpus)),
+            f"{args.experiment}-quota",
+            metadata=self._meta("experiment", ns),
+            spec={"hard": slice_.quota_hard(args.gpus, self.nodes, self._gpu)},
             opts=in_namespace,
+        )
+        self.limit_range = k8s.core.v1.LimitRange(
+            f"{args.experiment}-limits",
+            metadata=self._meta("experiment", ns),
+            spec={"limits": slice_.limit_range_limits(self._gpu)},
+            opts=in_namespace,
+        )
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{args.experiment}-network",
+            metadata=self._meta("default-deny", ns),
+            spec=slice_.network_policy_spec(),
+            opts=in_namespace,
+        )
+        policy_name = f"mlenv-{ns}"
+        self.admission_policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{args.experiment}-admission",
+            metadata=self._meta(policy_name),
+            spec=slice_.admission_policy_spec(args.experiment),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.admission_binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{args.experiment}-admission",
+            metadata=self._meta(policy_name),
+            spec=slice_.admission_binding_spec(args.experiment, policy_name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.admission_policy]),
         )
 
     def _workload_identity(self) -> None:
@@ -231,7 +286,6 @@ class Experiment(pulumi.ComponentResource):
         platform = args.platform
         ns = namespace_name(args.experiment)
         account = ServiceAccountRef(ns, SERVICE_ACCOUNT)
-        child = pulumi.ResourceOptions(parent=self)
         self.role = irsa_role(
             f"{args.experiment}-workload",
             oidc_provider=OidcProviderRef(platform.oidc_provider_arn, platform.oidc_provider_url),
@@ -240,107 +294,81 @@ class Experiment(pulumi.ComponentResource):
             tags=self._tags,
             parent=self,
         )
-        wanted = tuple(args.writable_buckets)
+        writable, readable = args.writable_bucket, tuple(args.readable_buckets)
+
+        def policy(values: list[Any]) -> str:
+            arns, key = values
+            (bucket,) = writable_bucket_arns(arns, [writable])
+            return prefix_policy(
+                args.experiment, bucket, writable_bucket_arns(arns, readable), key, args.region
+            )
+
         aws.iam.RolePolicy(
             f"{args.experiment}-prefix",
             role=self.role.name,
-            policy=pulumi.Output.all(platform.bucket_arns, platform.artifacts_kms_key_arn).apply(
-                lambda v: prefix_policy(
-                    args.experiment, writable_bucket_arns(v[0], wanted), v[1], args.region
-                )
-            ),
-            opts=child,
+            policy=pulumi.Output.all(platform.bucket_arns, platform.artifacts_kms_key_arn).apply(policy),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{args.experiment}-service-account",
             metadata=self._meta(SERVICE_ACCOUNT, ns, **{ROLE_ARN_ANNOTATION: self.role.arn}),  # type: ignore[arg-type]
+            automount_service_account_token=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
         )
 
-    def _node_pool(self, catalog: Catalog, data: InstanceTypeData) -> None:
+    def _node_pool(self, catalog: Catalog) -> None:
+        """The experiment's Karpenter NodePool on the platform's EC2NodeClass for its image."""
         args = self.args
-        platform = args.platform
-        prefix = namespace_name(args.experiment)
         image = catalog.image(args.image)
-        self.ami_id = catalog.ami(args.image, args.region)
-        gpu = data.gpu_info(args.instance_type)
-        self.nodes = instances_needed(args.gpus, gpu.gpu_count)  # enough whole nodes for the GPUs
-        pool = GpuPoolSpec(
-            name=args.experiment,
-            purpose="experiment",
-            instance_types=[args.instance_type],
-            image=args.image,
-            min_size=self.nodes,
-            max_size=self.nodes,
-            desired_size=self.nodes,
-            disk_size_gib=args.disk_size_gib,
-            labels={LABEL_EXPERIMENT: args.experiment},
+        expires_at = from_iso(args.tagging.expires_at) if args.tagging.expires_at else None
+        deployed_at = args.deployed_at or datetime.now(UTC)
+        expire = slice_.expire_after(expires_at, deployed_at) if expires_at is not None else "Never"
+        node_classes = args.platform.gpu_node_classes
+        node_class: pulumi.Output[str] = (
+            node_classes.apply(lambda classes: slice_.node_class_name(classes, args.image))
+            if node_classes is not None
+            else pulumi.Output.from_input(slice_.node_class_name(None, args.image))
         )
-        # Pods select the experiment's nodes by pool label exp-<name>, unique on the shared cluster.
-        labels = {**node_labels(pool, image, gpu), LABEL_POOL: prefix}
-        tags = {**self._tags, "mlenv:pool": prefix}
-        child = pulumi.ResourceOptions(parent=self)
-
-        role = node_role(f"{prefix}-node", description=f"mlenv {prefix}: GPU nodes", tags=tags, parent=self)
-        self.launch_template = aws.ec2.LaunchTemplate(
-            prefix,
-            description=f"mlenv {prefix}: {image.id} ({self.ami_id})",
-            image_id=self.ami_id,
-            metadata_options=metadata_options(),
-            block_device_mappings=[root_volume(args.disk_size_gib)],
-            user_data=node_user_data(
-                platform.cluster_name,
-                platform.cluster_endpoint,
-                platform.cluster_certificate_authority,
-                labels,
-            ),
-            vpc_security_group_ids=[platform.cluster_security_group_id],
-            tag_specifications=instance_tag_specifications(tags),
-            update_default_version=True,
-            tags=tags,
-            opts=child,
+        manifest = node_class.apply(
+            lambda name: slice_.node_pool(
+                args.experiment,
+                node_class=name,
+                instance_type=args.instance_type,
+                gpus=args.gpus,
+                labels=slice_.node_labels(args.experiment, image, self._gpu),
+                expire_after_value=expire,
+                metadata_labels=dict(self._labels),
+            )
         )
-        self.node_group = aws.eks.NodeGroup(
-            prefix,
-            cluster_name=platform.cluster_name,
-            node_group_name=node_group_name("exp", args.experiment, image.id, self.ami_id),
-            node_role_arn=role.role.arn,
-            subnet_ids=platform.private_subnet_ids,
-            instance_types=[args.instance_type],
-            ami_type="CUSTOM",
-            capacity_type="ON_DEMAND",
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
-            ),
-            # Fixed size: the experiment holds exactly the GPUs it reserved until it is destroyed.
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=self.nodes, max_size=self.nodes, desired_size=self.nodes
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            labels=labels,
-            taints=gpu_taints(),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(role.attachments)),
+        self.node_pool = k8s.apiextensions.CustomResource(
+            f"{args.experiment}-node-pool",
+            api_version=slice_.KARPENTER_NODE_POOL_API,
+            kind="NodePool",
+            metadata=self._meta(slice_.node_pool_name(args.experiment)),
+            spec=manifest.apply(lambda m: m["spec"]),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def outputs(self) -> dict[str, Any]:
         """What the experiment stack exports (``gpu_pool`` is what `mlenv exp ls` shows)."""
         args = self.args
         prefix = artifact_prefix(args.experiment)
-        wanted = tuple(args.writable_buckets)
+        writable = args.writable_bucket
         return {
             "experiment": args.experiment,
             "namespace": self.namespace.metadata.name,
             "service_account": SERVICE_ACCOUNT,
             "role_arn": self.role.arn,
-            "gpu_pool": self.node_group.node_group_name,
+            "gpu_pool": slice_.node_pool_name(args.experiment),
+            "node_selector": {LABEL_EXPERIMENT: args.experiment},
+            "toleration": slice_.toleration(args.experiment),
             "gpus": args.gpus,
             "nodes": self.nodes,
             "instance_type": args.instance_type,
             "image_id": args.image,
             "ami_id": self.ami_id,
             "expires_at": args.tagging.expires_at,
-            "artifact_prefixes": args.platform.buckets.apply(
-                lambda buckets: {name: f"s3://{buckets[name]}/{prefix}" for name in wanted if name in buckets}
+            "artifact_prefix": args.platform.buckets.apply(
+                lambda buckets: f"s3://{buckets[writable]}/{prefix}" if writable in buckets else None
             ),
         }

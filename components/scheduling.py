@@ -22,3 +22,8 @@ LABEL_IMAGE: Final = "mlenv.io/image"
 LABEL_GPU_PRODUCT: Final = "mlenv.io/gpu-product"
 LABEL_CUDA: Final = "mlenv.io/cuda"
 LABEL_DRIVER: Final = "mlenv.io/driver"
+
+LABEL_EXPERIMENT: Final = "mlenv.io/experiment"
+"""Node label and taint key of an experiment's own nodes (value: the experiment name). Platform pools
+never carry it (a spec rule), and experiments never carry ``mlenv.io/pool``, so the two can't collide."""
+EXPERIMENT_TAINT_EFFECT: Final = "NoSchedule"

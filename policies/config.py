@@ -6,7 +6,7 @@ them. ``setting(args, key)`` reads the configured value, falling back to the def
 engine sent no config for the policy (the Python SDK does not fill defaults in itself).
 
 Defaults come from where the fact lives: EKS versions from the add-on pins, registries from the
-image catalog, experiment limits from the experiment settings.
+image catalog, experiment limits from the platform's default experiment quotas.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyConfigSchema
 from components.addons import ADDON_VERSIONS
 from images.catalog import load_catalog
 from policies import resource_types as T
-from stacks.experiments.settings import ExperimentSettings
+from stacks.experiments.quotas import PlatformQuotas
 
 
 def _registry(repository: str) -> str:
@@ -44,7 +44,7 @@ def _strings(default: Sequence[str], description: str) -> dict[str, Any]:
     }
 
 
-_EXPERIMENTS = ExperimentSettings()
+_EXPERIMENTS = PlatformQuotas()
 
 PROPERTIES: Mapping[str, Mapping[str, Any]] = {
     "allowed_gpu_instance_families": _strings(
@@ -61,7 +61,7 @@ PROPERTIES: Mapping[str, Mapping[str, Any]] = {
         "exclusiveMinimum": 0,
         "default": _EXPERIMENTS.max_ttl.total_seconds() / 3600,
         "description": "Longest time from now an experiment's expires-at may be "
-        "(stacks.experiments.settings).",
+        "(the platform's default, stacks.experiments.quotas).",
     },
     "max_gpus_per_experiment": {
         "type": "integer",

@@ -191,6 +191,13 @@ class BucketSpec(_Spec):
     """Incomplete multipart uploads are aborted after this many days. Default 7."""
     transition_to_ia_days: int | None = Field(default=None, ge=30, le=3650)
     """Move current versions to STANDARD_IA after this many days. Default: never."""
+    expiration_days: int | None = Field(default=None, ge=1, le=3650)
+    """Current versions expire (become noncurrent, then go after noncurrent_version_expiration_days)
+    this many days after creation. Default: never. The experiments bucket must set it."""
+
+
+EXPERIMENTS_BUCKET = "experiments"
+"""The bucket experiments write ``experiments/<name>/`` in (components/experiment.py)."""
 
 
 def _default_buckets() -> list[BucketSpec]:
@@ -208,6 +215,25 @@ class ArtifactsSpec(_Spec):
     """Days S3 access logs are kept in the log bucket. Default 365."""
     kms_deletion_window_days: int = Field(default=30, ge=7, le=30)
     """Waiting period before a deleted KMS key is gone. Default 30 (the maximum)."""
+
+    @model_validator(mode="after")
+    def _experiments_bucket_is_throwaway(self) -> ArtifactsSpec:
+        # Experiments write checkpoints nobody keeps: an Object Lock would keep them for years, and
+        # without an expiration nothing would ever remove them.
+        for bucket in self.buckets:
+            if bucket.name != EXPERIMENTS_BUCKET:
+                continue
+            if bucket.object_lock is not None:
+                raise ValueError(
+                    f"bucket {EXPERIMENTS_BUCKET!r} must not have object_lock: experiments write "
+                    "throw-away checkpoints there that must stay deletable; remove object_lock"
+                )
+            if bucket.expiration_days is None:
+                raise ValueError(
+                    f"bucket {EXPERIMENTS_BUCKET!r} needs expiration_days (e.g. 30): otherwise what "
+                    "experiments leave is kept forever"
+                )
+        return self
 
 
 class FeatureViewSpec(_Spec):
