@@ -7,7 +7,6 @@ EC2's instance-type data (GPUs per node), the image catalog (AMI ids), botocore'
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import runpy
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 
+from components.experiment_slice import PODS_PER_NODE, node_class_name
 from components.tags import REQUIRED_TAGS, TAG_EXPERIMENT, TAG_EXPIRES_AT
 from images.catalog import load_catalog
 from stacks.check.runner import check_plan
@@ -30,6 +30,7 @@ from stacks.offline.engine import PROGRAM, STACKS_DIR, load_stack_config, plan_s
 from stacks.offline.plan import Plan, PlannedResource
 from tests.components.compute_helpers import only
 from tests.oracles.botocore_models import assert_allowed
+from tests.oracles.karpenter import validate as validate_karpenter
 from tests.oracles.kubernetes import validate
 from tests.oracles.pulumi_schema import aws_takes_tags
 
@@ -92,71 +93,130 @@ def run_experiment(platform: Plan, **experiment: Any) -> Plan:
     )
 
 
+def node_pool(plan: Plan) -> dict[str, Any]:
+    """The NodePool the program registered, as the object the API server would receive."""
+    return only(of_type(plan, "kubernetes:karpenter.sh/v1:NodePool")).plain_inputs()
+
+
 def test_the_platform_is_read_through_a_stack_reference(plan: Plan, dev_plan: Plan) -> None:
     reference = only([r for r in plan.resources if r.type == "pulumi:pulumi:StackReference"])
     assert reference.inputs["name"] == TEMPLATE["experiment"]["platform_stack"] == "dev"
-    group = only(of_type(plan, "aws:eks/nodeGroup:NodeGroup")).plain_inputs()
-    assert group["clusterName"] == dev_plan.outputs["cluster_name"]
-    assert group["subnetIds"] == dev_plan.outputs["private_subnet_ids"]
-    template = only(of_type(plan, "aws:ec2/launchTemplate:LaunchTemplate")).plain_inputs()
-    assert template["vpcSecurityGroupIds"] == [dev_plan.outputs["cluster_security_group_id"]]
-    user_data = base64.b64decode(template["userData"]).decode()
-    node_config = json.loads(user_data.split("application/node.eks.aws\n\n", 1)[1].split("\n\n--", 1)[0])
-    cluster = node_config["spec"]["cluster"]
-    assert cluster["name"] == dev_plan.outputs["cluster_name"]
-    assert cluster["apiServerEndpoint"] == dev_plan.outputs["cluster_endpoint"]
-    assert cluster["certificateAuthority"] == dev_plan.outputs["cluster_certificate_authority"]
+    # The NodePool uses the class the platform publishes for the image (the interim name otherwise).
+    published = dev_plan.outputs.get("gpu_node_classes")
+    expected = node_class_name(published, TEMPLATE["experiment"]["image"])
+    assert node_pool(plan)["spec"]["template"]["spec"]["nodeClassRef"] == {
+        "group": "karpenter.k8s.aws",
+        "kind": "EC2NodeClass",
+        "name": expected,
+    }
+    provider = only([r for r in plan.resources if r.type == "pulumi:providers:kubernetes"]).plain_inputs()
+    kubeconfig = yaml.safe_load(provider["kubeconfig"])
+    (cluster,) = kubeconfig["clusters"]
+    assert cluster["cluster"]["server"] == dev_plan.outputs["cluster_endpoint"]
 
 
-def test_namespace_and_gpu_quota(plan: Plan, expires_at: str) -> None:
+def test_no_node_group_and_no_launch_template_any_more(plan: Plan) -> None:
+    types = {r.type for r in plan.resources}
+    assert not types & {"aws:eks/nodeGroup:NodeGroup", "aws:ec2/launchTemplate:LaunchTemplate"}
+
+
+def test_namespace_objects_are_valid_and_guard_the_namespace(plan: Plan, expires_at: str) -> None:
+    ns = f"exp-{TEMPLATE['name']}"
     namespace = only(of_type(plan, "kubernetes:core/v1:Namespace")).plain_inputs()
-    assert namespace["metadata"]["name"] == f"exp-{TEMPLATE['name']}"
-    quota = only(of_type(plan, "kubernetes:core/v1:ResourceQuota")).plain_inputs()
-    assert quota["metadata"]["namespace"] == namespace["metadata"]["name"]
-    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": str(TEMPLATE["experiment"]["gpus"])}
+    assert namespace["metadata"]["name"] == ns
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     objects = [r.plain_inputs() for r in plan.resources if r.type.startswith("kubernetes:") and r.custom]
-    assert {o["kind"] for o in objects} == {"Namespace", "ResourceQuota", "ServiceAccount"}
+    assert {o["kind"] for o in objects} == {
+        "Namespace",
+        "ResourceQuota",
+        "LimitRange",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "NodePool",
+    }
     for obj in objects:
-        validate(obj)
+        if obj["kind"] == "NodePool":
+            validate_karpenter(obj)
+        else:
+            validate(obj)
         assert obj["metadata"]["annotations"]["mlenv.io/expires-at"] == expires_at
         assert obj["metadata"]["labels"]["mlenv.io/experiment"] == TEMPLATE["name"]
+        if obj["kind"] in ("ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount"):
+            assert obj["metadata"]["namespace"] == ns
+    policy = only(of_type(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy")).plain_inputs()
+    assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    binding = only(
+        of_type(plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
+    ).plain_inputs()
+    admission = only(
+        of_type(plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+    ).plain_inputs()
+    assert binding["spec"]["policyName"] == admission["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert admission["spec"]["failurePolicy"] == "Fail"
 
 
 @pytest.mark.parametrize(
     ("gpus", "instance_type"),
     [(4, "g6e.12xlarge"), (6, "g6e.12xlarge"), (3, "g6e.xlarge"), (16, "p5.48xlarge"), (1, "g6.xlarge")],
 )
-def test_pool_is_sized_to_the_request_on_the_catalog_image(
+def test_node_pool_is_capped_at_the_gpus_granted_on_the_catalog_image(
     dev_plan: Plan, gpus: int, instance_type: str
 ) -> None:
+    started = datetime.now(UTC).replace(microsecond=0)
     plan = run_experiment(dev_plan, gpus=gpus, instance_type=instance_type)
-    per_node = sum(g["Count"] for g in INSTANCE_TYPES[instance_type]["GpuInfo"]["Gpus"])
+    ec2 = INSTANCE_TYPES[instance_type]
+    per_node = sum(g["Count"] for g in ec2["GpuInfo"]["Gpus"])
     nodes = math.ceil(gpus / per_node)
-    group = only(of_type(plan, "aws:eks/nodeGroup:NodeGroup")).plain_inputs()
-    assert group["scalingConfig"] == {"minSize": nodes, "maxSize": nodes, "desiredSize": nodes}
-    assert group["instanceTypes"] == [instance_type]
-    assert_allowed(group["amiType"], "eks", "AMITypes")
-    assert_allowed(group["capacityType"], "eks", "CapacityTypes")
-    for taint in group["taints"]:
-        assert_allowed(taint["effect"], "eks", "TaintEffect")
-    assert group["labels"]["mlenv.io/experiment"] == TEMPLATE["name"]
-    template = only(of_type(plan, "aws:ec2/launchTemplate:LaunchTemplate")).plain_inputs()
-    image = TEMPLATE["experiment"]["image"]
-    assert template["imageId"] == load_catalog().ami(image, TEMPLATE["region"])
+    pool = node_pool(plan)
+    validate_karpenter(pool)
+    spec = pool["spec"]
+    assert spec["limits"] == {"nvidia.com/gpu": str(gpus)}
+    template = spec["template"]["spec"]
+    assert {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [instance_type]} in (
+        template["requirements"]
+    )
+    assert template["taints"] == [
+        {"key": "mlenv.io/experiment", "value": TEMPLATE["name"], "effect": "NoSchedule"}
+    ]
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels["mlenv.io/experiment"] == TEMPLATE["name"] and "mlenv.io/pool" not in labels
+    assert labels["mlenv.io/image"] == TEMPLATE["experiment"]["image"]
+    # expireAfter: no later than the experiment's expiry, counted from when the program ran.
+    minutes = int(template["expireAfter"].removesuffix("m"))
+    expires = datetime.fromisoformat(plan.outputs["expires_at"])
+    assert started + timedelta(minutes=minutes) <= expires
+    assert expires - (started + timedelta(minutes=minutes)) < timedelta(minutes=5)
     quota = only(of_type(plan, "kubernetes:core/v1:ResourceQuota")).plain_inputs()
-    assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == str(gpus)
-    assert plan.outputs["nodes"] == nodes and plan.outputs["gpu_pool"] == group["nodeGroupName"]
+    assert quota["spec"]["hard"] == {
+        "requests.nvidia.com/gpu": str(gpus),
+        "requests.cpu": str(nodes * ec2["VCpuInfo"]["DefaultVCpus"]),
+        "requests.memory": f"{nodes * ec2['MemoryInfo']['SizeInMiB']}Mi",
+        "pods": str(nodes * PODS_PER_NODE),
+    }
+    assert plan.outputs["nodes"] == nodes and plan.outputs["gpu_pool"] == pool["metadata"]["name"]
+    assert plan.outputs["ami_id"] == load_catalog().ami(TEMPLATE["experiment"]["image"], TEMPLATE["region"])
 
 
 def test_workload_role_can_touch_only_its_prefix(plan: Plan, dev_plan: Plan) -> None:
-    buckets = [dev_plan.outputs["bucket_arns"][name] for name in ("models", "datasets")]
+    bucket = dev_plan.outputs["bucket_arns"]["experiments"]
+    datasets = dev_plan.outputs["bucket_arns"]["datasets"]
     policy = json.loads(only(of_type(plan, "aws:iam/rolePolicy:RolePolicy")).plain_inputs()["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert all(s["Effect"] == "Allow" for s in statements.values())
-    assert sorted(statements["OwnPrefixObjects"]["Resource"]) == sorted(f"{b}/{PREFIX}*" for b in buckets)
+    assert statements["OwnPrefixObjects"]["Resource"] == f"{bucket}/{PREFIX}*"
     listing = statements["ListOwnPrefix"]
-    assert listing["Action"] == "s3:ListBucket" and sorted(listing["Resource"]) == sorted(buckets)
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == bucket
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [PREFIX, f"{PREFIX}*"]}}
+    reading = statements["ReadSharedDatasets"]
+    assert reading["Resource"] == [f"{datasets}/*"]
+    assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in reading["Action"])
+    assert statements["ListSharedDatasets"]["Resource"] == [datasets]
+    # Nothing in the Object-Locked models bucket.
+    models = dev_plan.outputs["bucket_arns"]["models"]
+    assert models not in json.dumps(policy)
     key = statements["BucketKeyThroughS3"]
     assert key["Resource"] == dev_plan.outputs["artifacts_kms_key_arn"]
     assert key["Condition"]["StringEquals"]["kms:ViaService"] == f"s3.{TEMPLATE['region']}.amazonaws.com"
@@ -168,6 +228,7 @@ def test_workload_role_can_touch_only_its_prefix(plan: Plan, dev_plan: Plan) -> 
     assert "*" not in resources and not any(
         a.endswith("*") for s in statements.values() for a in [s["Action"]] if isinstance(a, str)
     )
+    assert plan.outputs["artifact_prefix"] == f"s3://{dev_plan.outputs['buckets']['experiments']}/{PREFIX}"
 
     role = next(r for r in of_type(plan, "aws:iam/role:Role") if r.name.endswith("-workload")).plain_inputs()
     (trust,) = json.loads(role["assumeRolePolicy"])["Statement"]
@@ -183,19 +244,12 @@ def test_workload_role_can_touch_only_its_prefix(plan: Plan, dev_plan: Plan) -> 
 def test_every_taggable_resource_carries_the_expiry(plan: Plan, expires_at: str) -> None:
     aws_resources = [r for r in plan.resources if r.custom and r.type.startswith("aws:")]
     taggable = [r for r in aws_resources if aws_takes_tags(r.type)]
-    assert {r.type for r in taggable} >= {
-        "aws:iam/role:Role",
-        "aws:ec2/launchTemplate:LaunchTemplate",
-        "aws:eks/nodeGroup:NodeGroup",
-    }
+    assert {r.type for r in taggable} >= {"aws:iam/role:Role"}
     for resource in taggable:
         tags = resource.plain_inputs()["tags"]
         assert tags[TAG_EXPIRES_AT] == expires_at, resource.name
         assert tags[TAG_EXPERIMENT] == TEMPLATE["name"]
         assert set(REQUIRED_TAGS) <= set(tags)
-    template = only(of_type(plan, "aws:ec2/launchTemplate:LaunchTemplate")).plain_inputs()
-    for spec in template["tagSpecifications"]:  # instances, volumes and ENIs the node group launches
-        assert spec["tags"][TAG_EXPIRES_AT] == expires_at
     assert not any(r.protect or r.retain_on_delete for r in plan.resources)
 
 
