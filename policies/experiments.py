@@ -76,15 +76,25 @@ def _quota_gpus(hard: object) -> int:
 
 
 def check_experiment_gpu_cap(args: StackValidationArgs, report: Report) -> None:
-    """An experiment's node groups (at max size) and GPU quotas stay within the per-experiment cap."""
+    """An experiment's NodePools (their GPU limit), node groups (at max size) and GPU quotas stay
+    within the per-experiment cap."""
     if not stack_is_experiment(args.resources):
         args.not_applicable("not an experiment stack")
     cap = int(setting(args, "max_gpus_per_experiment"))
     groups = [(g, gpu_instance_types(g.props)) for g in of_type(args.resources, T.EKS_NODE_GROUP)]
     groups = [(g, gpus) for g, gpus in groups if gpus]
+    pools = of_type(args.resources, T.KARPENTER_NODE_POOL)
     quotas = of_type(args.resources, T.K8S_RESOURCE_QUOTA)
-    if not groups and not quotas:
-        args.not_applicable("the experiment declares no GPU node group and no GPU quota")
+    if not groups and not pools and not quotas:
+        args.not_applicable("the experiment declares no GPU node pool, node group or GPU quota")
+    for pool in pools:
+        limit = number(get(pool.props, ("spec", "limits", GPU_RESOURCE)))
+        if limit is None or limit > cap:
+            holds = f"{limit:g} GPUs" if limit is not None else "an unbounded number of GPUs"
+            report(
+                f"node pool {pool.name} may launch {holds}; set spec.limits[{GPU_RESOURCE}] to at most {cap}",
+                pool.urn,
+            )
     for group, gpus in groups:
         max_size = number(get(group.props, "scalingConfig.maxSize"))
         per_node = max(g.gpu_count for g in gpus)

@@ -33,6 +33,7 @@ ATHENA_WORKGROUP: Final = "aws:athena/workgroup:Workgroup"
 
 EKS_CLUSTER: Final = "aws:eks/cluster:Cluster"
 EKS_NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODE_POOL: Final = "kubernetes:karpenter.sh/v1:NodePool"
 LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 PLACEMENT_GROUP: Final = "aws:ec2/placementGroup:PlacementGroup"
 EC2_INSTANCE: Final = "aws:ec2/instance:Instance"

@@ -216,7 +216,8 @@ TRAINING_LT = (T.LAUNCH_TEMPLATE, "prod-training")
 RELEASE = (T.HELM_RELEASE, "prod-nvidia-device-plugin")
 IRSA_ROLE = (T.IAM_ROLE, "prod-fs-reader")
 ATTACHMENT = (T.IAM_ROLE_POLICY_ATTACHMENT, "prod-system-node-AmazonEKSWorkerNodePolicy")
-EXP_NG = (T.EKS_NODE_GROUP, "exp-example")
+EXP_NP = (T.KARPENTER_NODE_POOL, "example-node-pool")
+EXP_GPU_LIMIT = ("spec", "limits", "nvidia.com/gpu")
 EXP_NS = (T.K8S_NAMESPACE, "example-namespace")
 EXP_ROLE = (T.IAM_ROLE, "example-workload")
 SERVING_NS = (T.K8S_NAMESPACE, "prod-serving")
@@ -828,27 +829,27 @@ CASES += [
         "experiment-expiry",
         "experiment",
         fails=[
-            setv(*EXP_NG, EXP_TAGS, IN_A_WEEK, id="beyond max ttl"),
-            setv(*EXP_NG, EXP_TAGS, PASSED, id="passed"),
+            setv(*EXP_ROLE, EXP_TAGS, IN_A_WEEK, id="beyond max ttl"),
+            setv(*EXP_ROLE, EXP_TAGS, PASSED, id="passed"),
             setv(*EXP_NS, EXP_ANNOTATION, "tomorrow", id="not a date"),
         ],
         missing=setv(*EXP_ROLE, EXP_TAGS, DELETE, id="no expiry tag"),
-        unknown_=unknown(*EXP_NG, EXP_TAGS),
+        unknown_=unknown(*EXP_ROLE, EXP_TAGS),
     ),
     *cases(
         "experiment-gpu-cap",
         "experiment",
         fails=[
-            setv(*EXP_NG, "scalingConfig.maxSize", 3, id="3 x 4 gpus"),
+            setv(*EXP_NP, EXP_GPU_LIMIT, "12", id="pool limit 12"),
             setv(
                 T.K8S_RESOURCE_QUOTA,
-                "example-gpu-quota",
+                "example-quota",
                 ("spec", "hard", "requests.nvidia.com/gpu"),
                 "16",
                 id="quota 16",
             ),
         ],
-        missing=setv(*EXP_NG, "scalingConfig.maxSize", DELETE, id="no max size"),
-        unknown_=unknown(*EXP_NG, "scalingConfig.maxSize"),
+        missing=setv(*EXP_NP, EXP_GPU_LIMIT, DELETE, id="no gpu limit"),
+        unknown_=unknown(*EXP_NP, EXP_GPU_LIMIT),
     ),
 ]

@@ -19,7 +19,7 @@ from policies import config
 from policies.__main__ import POLICIES, RULES
 from policies.policy_types import ResourcePolicy, StackPolicy
 from policies.taggable import aws_taggable, generated_for
-from stacks.experiments.settings import ExperimentSettings
+from stacks.experiments.quotas import PlatformQuotas
 from stacks.offline.plan import Plan
 from tests.oracles.botocore_models import shape
 from tests.oracles.pulumi_schema import aws_takes_tags
@@ -100,9 +100,9 @@ def test_config_defaults_validate_against_their_schemas() -> None:
 
 
 def test_config_defaults_come_from_the_facts_they_mirror() -> None:
-    settings = ExperimentSettings()
-    assert config.PROPERTIES["max_ttl_hours"]["default"] == settings.max_ttl.total_seconds() / 3600
-    assert config.PROPERTIES["max_gpus_per_experiment"]["default"] == settings.owner_gpu_quota
+    quotas = PlatformQuotas()
+    assert config.PROPERTIES["max_ttl_hours"]["default"] == quotas.max_ttl.total_seconds() / 3600
+    assert config.PROPERTIES["max_gpus_per_experiment"]["default"] == quotas.owner_gpu_quota
     # Every EKS control-plane log type EKS knows (botocore's LogType enum) is required by default.
     log_type = shape("eks", "LogType")
     assert sorted(config.PROPERTIES["required_cluster_log_types"]["default"]) == sorted(

@@ -44,7 +44,9 @@ def admitted(namespace: str, pod_spec: dict[str, Any], experiment: str = EXPERIM
     return all(results)
 
 
-def pod(node_selector: dict[str, str] | None = None, tolerations: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def pod(
+    node_selector: dict[str, str] | None = None, tolerations: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [{"name": "main", "image": "example"}]}
     if node_selector is not None:
         spec["nodeSelector"] = node_selector
@@ -119,7 +121,10 @@ def test_an_experiment_named_like_a_platform_pool_attracts_nothing_of_the_platfo
     image = load_catalog().image("al2023-nvidia-580-k8s1.33-20251020")
     labels = node_labels(name, image, load_instance_types().gpu_info("g6e.xlarge"))
     assert LABEL_POOL not in labels
-    serving_pod = {"nodeSelector": {LABEL_POOL: name}, "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists"}]}
+    serving_pod = {
+        "nodeSelector": {LABEL_POOL: name},
+        "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists"}],
+    }
     assert not all(labels.get(k) == v for k, v in serving_pod["nodeSelector"].items())
     assert not any(tolerates(t, taint(name)) for t in serving_pod["tolerations"])
     assert tolerates(toleration(name), taint(name))
