@@ -37,6 +37,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.plan
 	$(BIN)/python -m benchmarks.check
+	$(BIN)/python -m benchmarks.time_to_first_gpu
 
 ## mutation: weaken each hardening default in a temp copy and print the suite's kill rate (slow; not in test)
 mutation: $(STAMP)
