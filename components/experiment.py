@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -258,26 +258,33 @@ class Experiment(pulumi.ComponentResource):
         self.limit_range = k8s.core.v1.LimitRange(
             f"{args.experiment}-limits",
             metadata=self._meta("experiment", ns),
-            spec={"limits": slice_.limit_range_limits(self._gpu)},
+            # Plain dicts from the pure builders, which the tests validate; typed for the SDK here.
+            spec=cast("k8s.core.v1.LimitRangeSpecArgsDict", {"limits": slice_.limit_range_limits(self._gpu)}),
             opts=in_namespace,
         )
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             f"{args.experiment}-network",
             metadata=self._meta("default-deny", ns),
-            spec=slice_.network_policy_spec(),
+            spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", slice_.network_policy_spec()),
             opts=in_namespace,
         )
         policy_name = f"mlenv-{ns}"
         self.admission_policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
             f"{args.experiment}-admission",
             metadata=self._meta(policy_name),
-            spec=slice_.admission_policy_spec(args.experiment),
+            spec=cast(
+                "k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgsDict",
+                slice_.admission_policy_spec(args.experiment),
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.admission_binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
             f"{args.experiment}-admission",
             metadata=self._meta(policy_name),
-            spec=slice_.admission_binding_spec(args.experiment, policy_name),
+            spec=cast(
+                "k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgsDict",
+                slice_.admission_binding_spec(args.experiment, policy_name),
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.admission_policy]),
         )
 

@@ -247,11 +247,11 @@ class GarbageCollector:
             report.actions.append(action)
         ledgered = {r.stack or stack_name_for(r.name) for r in records}
         for stack in sorted(s for s in stacks if s.startswith(STACK_PREFIX) and s not in ledgered):
-            action = self._collect_unledgered(stack, now, dry_run)
-            if action is None:
+            unledgered = self._collect_unledgered(stack, now, dry_run)
+            if unledgered is None:
                 report.unledgered_stacks.append(stack)
             else:
-                report.actions.append(action)
+                report.actions.append(unledgered)
         kept = {r.name for r in records} - set(report.destroyed())
         if self.sweeper is not None:
             report.orphans.extend(self.sweeper.orphans(kept))

@@ -11,6 +11,7 @@ from typing import Any
 
 import celpy
 import pytest
+from celpy.adapter import json_to_cel
 
 from components.experiment_slice import (
     SYSTEM_NAMESPACES,
@@ -32,8 +33,8 @@ def admitted(namespace: str, pod_spec: dict[str, Any], experiment: str = EXPERIM
     """Whether every validation of ``experiment``'s policy passes for a pod created in ``namespace``."""
     environment = celpy.Environment()
     activation = {
-        "object": celpy.json_to_cel({"apiVersion": "v1", "kind": "Pod", "spec": pod_spec}),
-        "request": celpy.json_to_cel({"namespace": namespace, "operation": "CREATE"}),
+        "object": json_to_cel({"apiVersion": "v1", "kind": "Pod", "spec": pod_spec}),
+        "request": json_to_cel({"namespace": namespace, "operation": "CREATE"}),
     }
     results = []
     for validation in admission_policy_spec(experiment)["validations"]:
@@ -121,7 +122,7 @@ def test_an_experiment_named_like_a_platform_pool_attracts_nothing_of_the_platfo
     image = load_catalog().image("al2023-nvidia-580-k8s1.33-20251020")
     labels = node_labels(name, image, load_instance_types().gpu_info("g6e.xlarge"))
     assert LABEL_POOL not in labels
-    serving_pod = {
+    serving_pod: dict[str, Any] = {
         "nodeSelector": {LABEL_POOL: name},
         "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists"}],
     }
