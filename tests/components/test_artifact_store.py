@@ -51,7 +51,11 @@ def log_bucket(plan: Plan) -> PlannedResource:
 
 
 def test_one_bucket_per_spec_entry_plus_the_log_bucket(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert sorted(b.name for b in artifact_buckets(dev_plan)) == ["dev-datasets", "dev-models"]
+    assert sorted(b.name for b in artifact_buckets(dev_plan)) == [
+        "dev-datasets",
+        "dev-experiments",
+        "dev-models",
+    ]
     assert sorted(b.name for b in artifact_buckets(prod_plan)) == [
         "prod-datasets",
         "prod-experiments",
@@ -121,13 +125,17 @@ def test_log_delivery_is_limited_to_our_buckets_and_account(prod_plan: Plan) -> 
 
 
 def test_lifecycle_and_logging_follow_the_spec(prod_plan: Plan) -> None:
-    expected_noncurrent = {"prod-models": 365, "prod-datasets": 90, "prod-experiments": 30}
+    expected_noncurrent = {"prod-models": 365, "prod-datasets": 90, "prod-experiments": 7}
+    # Only the experiments bucket expires current objects (experiments' throw-away checkpoints).
+    expected_expiration = {"prod-models": None, "prod-datasets": None, "prod-experiments": {"days": 30}}
     statuses = member_enum("s3", "LifecycleRule", "Status")
     for bucket in artifact_buckets(prod_plan):
         rules = {r["id"]: r for r in required(prod_plan, bucket, "lifecycle")["rules"]}
         assert all(r["status"] in statuses for r in rules.values())
         noncurrent = rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"]
         assert noncurrent == expected_noncurrent[bucket.name]
+        current = rules.get("expire-current-versions", {}).get("expiration")
+        assert current == expected_expiration[bucket.name]
         assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == {
             "daysAfterInitiation": 7
         }
