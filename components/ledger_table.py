@@ -21,8 +21,9 @@ import pulumi_aws as aws
 
 from components.tables import data_table
 from components.tags import Tagging
-from stacks.experiments.ledger import LEDGER_KEY, ledger_table_name
+from stacks.experiments.ledger import ledger_table_name
 from stacks.experiments.quotas import PlatformQuotas
+from stacks.experiments.records import LEDGER_KEY
 from stacks.spec.model import ExperimentQuotasSpec
 
 COMPONENT = "experiments"

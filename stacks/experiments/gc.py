@@ -29,7 +29,10 @@ from typing import Any
 from stacks.automation import OutputCallback, StackBackend
 from stacks.experiments.durations import from_iso, to_iso
 from stacks.experiments.errors import ExperimentError, LedgerError
-from stacks.experiments.ledger import (
+from stacks.experiments.ledger import Ledger, Transition
+from stacks.experiments.orphans import TaggedResource, TagSweeper
+from stacks.experiments.pricing import PriceTable, estimate_cost
+from stacks.experiments.records import (
     DESTROYING,
     FAILED_CREATING,
     FAILED_DESTROYING,
@@ -37,11 +40,7 @@ from stacks.experiments.ledger import (
     IN_PROGRESS,
     RUNNING,
     ExperimentRecord,
-    Ledger,
-    Transition,
 )
-from stacks.experiments.orphans import TaggedResource, TagSweeper
-from stacks.experiments.pricing import PriceTable, estimate_cost
 from stacks.experiments.settings import (
     STACK_PREFIX,
     Clock,

@@ -38,7 +38,10 @@ from stacks.experiments.errors import (
 )
 from stacks.experiments.gc import DESTROYABLE, GarbageCollector, GcReport, backend_problem, finish_destroy
 from stacks.experiments.identity import CallerIdentity, owner_for
-from stacks.experiments.ledger import (
+from stacks.experiments.ledger import Ledger, Transition
+from stacks.experiments.orphans import TaggedResource, TagSweeper
+from stacks.experiments.pricing import PriceTable, estimate_cost, load_price_table
+from stacks.experiments.records import (
     CREATING,
     DESTROYING,
     FAILED_CREATING,
@@ -47,11 +50,7 @@ from stacks.experiments.ledger import (
     RUNNING,
     UPDATING,
     ExperimentRecord,
-    Ledger,
-    Transition,
 )
-from stacks.experiments.orphans import TaggedResource, TagSweeper
-from stacks.experiments.pricing import PriceTable, estimate_cost, load_price_table
 from stacks.experiments.settings import (
     Clock,
     ExperimentSettings,

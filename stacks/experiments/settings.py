@@ -19,8 +19,9 @@ import yaml
 
 from stacks.experiments.durations import from_iso, hours, to_iso
 from stacks.experiments.errors import ExperimentInputError, InvalidNameError
-from stacks.experiments.ledger import ExperimentRecord, ledger_table_name
+from stacks.experiments.ledger import ledger_table_name
 from stacks.experiments.pricing import PriceTable
+from stacks.experiments.records import ExperimentRecord
 
 Clock = Callable[[], datetime]
 """Where "now" comes from; injected so tests control time. Must return an aware UTC datetime."""

@@ -24,7 +24,7 @@ from components.tags import REQUIRED_TAGS, TAG_EXPERIMENT, TAG_EXPIRES_AT
 from images.catalog import load_catalog
 from stacks.check.runner import check_plan
 from stacks.errors import StackFileError
-from stacks.experiments.ledger import LEDGER_KEY
+from stacks.experiments.records import LEDGER_KEY
 from stacks.experiments.settings import platform_defaults
 from stacks.offline.engine import PROGRAM, STACKS_DIR, load_stack_config, plan_stack, run_program
 from stacks.offline.plan import Plan, PlannedResource

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from stacks.automation import PulumiAutomationBackend
-from stacks.experiments.ledger import CREATING, ExperimentRecord
+from stacks.experiments.records import CREATING, ExperimentRecord
 from stacks.experiments.settings import ExperimentSettings, experiment_config, stack_name_for
 
 pytestmark = pytest.mark.e2e

@@ -12,15 +12,9 @@ from hypothesis import strategies as st
 
 from stacks.experiments.durations import to_iso
 from stacks.experiments.gc import BUSY, DESTROYED, GAVE_UP, REFUSED, GarbageCollector
-from stacks.experiments.ledger import (
-    DESTROYING,
-    FAILED_DESTROYING,
-    IN_PROGRESS,
-    STATUSES,
-    ExperimentRecord,
-    Ledger,
-)
+from stacks.experiments.ledger import Ledger
 from stacks.experiments.orphans import TagSweeper
+from stacks.experiments.records import DESTROYING, FAILED_DESTROYING, IN_PROGRESS, STATUSES, ExperimentRecord
 from stacks.experiments.settings import ExperimentSettings, experiment_config, stack_name_for
 from tests.integration.experiment_fixtures import T0, FakeClock, dynamodb, ledger, new_ledger, sweeper
 from tests.integration.in_memory_backend import InMemoryStackBackend, SimulatedCrash

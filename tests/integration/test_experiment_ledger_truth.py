@@ -17,9 +17,10 @@ import pytest
 from components.tags import Tagging
 from stacks.experiments.errors import ExperimentConflictError, ExperimentError
 from stacks.experiments.gc import DESTROYED, REFUSED
-from stacks.experiments.ledger import CREATING, DESTROYING, FAILED_DESTROYING, RUNNING, Ledger
+from stacks.experiments.ledger import Ledger
 from stacks.experiments.lifecycle import Experiments
 from stacks.experiments.orphans import TagSweeper
+from stacks.experiments.records import CREATING, DESTROYING, FAILED_DESTROYING, RUNNING
 from stacks.experiments.settings import ExperimentSettings
 from tests.integration.experiment_fixtures import OPERATOR, FakeClock, dynamodb, ledger, sweeper, user
 from tests.integration.in_memory_backend import CRASH_POINTS, InMemoryStackBackend, SimulatedCrash

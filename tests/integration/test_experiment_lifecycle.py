@@ -18,10 +18,11 @@ from stacks.experiments.errors import (
     UnknownExperimentError,
 )
 from stacks.experiments.identity import CallerIdentity, NotAnOperatorError
-from stacks.experiments.ledger import FAILED_CREATING, FAILED_DESTROYING, RUNNING, Ledger
+from stacks.experiments.ledger import Ledger
 from stacks.experiments.lifecycle import Experiments
 from stacks.experiments.orphans import TagSweeper
 from stacks.experiments.quotas import PlatformQuotas
+from stacks.experiments.records import FAILED_CREATING, FAILED_DESTROYING, RUNNING
 from stacks.experiments.settings import ExperimentSettings
 from stacks.offline.engine import plan_stack
 from tests.integration.experiment_fixtures import (

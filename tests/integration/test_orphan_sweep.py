@@ -11,8 +11,9 @@ import pytest
 
 from components.tags import Tagging
 from stacks.experiments.gc import GarbageCollector
-from stacks.experiments.ledger import ExperimentRecord, Ledger
+from stacks.experiments.ledger import Ledger
 from stacks.experiments.orphans import TagSweeper
+from stacks.experiments.records import ExperimentRecord
 from stacks.experiments.settings import ExperimentSettings, experiment_config
 from tests.integration.experiment_fixtures import T0, FakeClock, dynamodb, ledger
 from tests.integration.in_memory_backend import InMemoryStackBackend

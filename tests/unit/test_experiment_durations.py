@@ -8,8 +8,8 @@ import pytest
 
 from stacks.experiments.durations import format_duration, from_iso, parse_duration, to_iso
 from stacks.experiments.errors import InvalidDurationError, InvalidNameError
-from stacks.experiments.ledger import ExperimentRecord
 from stacks.experiments.pricing import estimate_cost, instances_needed, load_price_table
+from stacks.experiments.records import ExperimentRecord
 from stacks.experiments.settings import (
     ExperimentSettings,
     default_instance_type,
