@@ -215,6 +215,7 @@ class MlEnvironment(pulumi.ComponentResource):
             return {}
         return {
             "vpc_id": self.network.vpc.id,
+            "vpc_cidr": self.network.vpc.cidr_block,
             "private_subnet_ids": self.network.private_subnet_ids,
             "cluster_name": self.cluster.cluster.name,
             "cluster_endpoint": self.cluster.cluster.endpoint,

@@ -5,7 +5,7 @@ through a StackReference into :class:`PlatformOutputs`) and adds only what is it
 
 * namespace ``exp-<name>`` (Pod Security ``restricted``), a ResourceQuota (GPUs granted, and the
   CPU, memory and pods of the nodes that hold them), a LimitRange, a default-deny NetworkPolicy
-  with DNS, in-namespace traffic and HTTPS out;
+  and one allowing in-namespace traffic, DNS and HTTPS to the VPC's endpoints;
 * its own Karpenter NodePool on the platform's EC2NodeClass for the chosen catalog image, with the
   taint and label ``mlenv.io/experiment=<name>``, GPU ``limits`` equal to the GPUs granted and
   ``expireAfter`` no later than the expiry; and a ValidatingAdmissionPolicy that keeps the
@@ -136,6 +136,7 @@ class PlatformOutputs:
     cluster_name: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     cluster_certificate_authority: pulumi.Output[str]
+    vpc_cidr: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
     buckets: pulumi.Output[dict[str, str]]
@@ -191,7 +192,8 @@ class Experiment(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     quota: k8s.core.v1.ResourceQuota
     limit_range: k8s.core.v1.LimitRange
-    network_policy: k8s.networking.v1.NetworkPolicy
+    default_deny: k8s.networking.v1.NetworkPolicy
+    allow: k8s.networking.v1.NetworkPolicy
     admission_policy: k8s.admissionregistration.v1.ValidatingAdmissionPolicy
     admission_binding: k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding
     node_pool: k8s.apiextensions.CustomResource
@@ -262,10 +264,18 @@ class Experiment(pulumi.ComponentResource):
             spec=cast("k8s.core.v1.LimitRangeSpecArgsDict", {"limits": slice_.limit_range_limits(self._gpu)}),
             opts=in_namespace,
         )
-        self.network_policy = k8s.networking.v1.NetworkPolicy(
-            f"{args.experiment}-network",
+        self.default_deny = k8s.networking.v1.NetworkPolicy(
+            f"{args.experiment}-default-deny",
             metadata=self._meta("default-deny", ns),
-            spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", slice_.network_policy_spec()),
+            spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", slice_.default_deny_spec()),
+            opts=in_namespace,
+        )
+        self.allow = k8s.networking.v1.NetworkPolicy(
+            f"{args.experiment}-allow",
+            metadata=self._meta("allow-own-pods-dns-and-https-to-the-vpc", ns),
+            spec=args.platform.vpc_cidr.apply(
+                lambda cidr: cast("k8s.networking.v1.NetworkPolicySpecArgsDict", slice_.allow_spec(cidr))
+            ),
             opts=in_namespace,
         )
         policy_name = f"mlenv-{ns}"

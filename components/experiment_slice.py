@@ -187,15 +187,23 @@ def limit_range_limits(gpu: GpuInstanceType) -> list[dict[str, Any]]:
     ]
 
 
-def network_policy_spec() -> dict[str, Any]:
-    """Default deny both ways, then: pods of the namespace with each other (multi-worker training),
-    DNS to kube-system, and HTTPS out (S3, STS, ECR, the dataset and model registries)."""
+def default_deny_spec() -> dict[str, Any]:
+    """Every pod of the namespace, both directions, no rules: nothing in or out unless allowed."""
+    return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def allow_spec(vpc_cidr: str) -> dict[str, Any]:
+    """The paths an experiment needs, each with named peers: its own pods with each other
+    (multi-worker training), DNS to the cluster's DNS pods, and HTTPS to the VPC, where the S3, STS
+    and ECR interface endpoints answer (components/network.py), so datasets, checkpoints, IRSA
+    credentials and images are reachable and nothing else is."""
+    same_namespace = [{"podSelector": {}}]
     return {
         "podSelector": {},
         "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"from": [{"podSelector": {}}]}],
+        "ingress": [{"from": same_namespace}],
         "egress": [
-            {"to": [{"podSelector": {}}]},
+            {"to": same_namespace},
             {
                 "to": [
                     {
@@ -205,7 +213,7 @@ def network_policy_spec() -> dict[str, Any]:
                 ],
                 "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
             },
-            {"ports": [{"protocol": "TCP", "port": HTTPS_PORT}]},
+            {"to": [{"ipBlock": {"cidr": vpc_cidr}}], "ports": [{"protocol": "TCP", "port": HTTPS_PORT}]},
         ],
     }
 

@@ -28,7 +28,7 @@ from stacks.experiments.records import LEDGER_KEY
 from stacks.experiments.settings import platform_defaults
 from stacks.offline.engine import PROGRAM, STACKS_DIR, load_stack_config, plan_stack, run_program
 from stacks.offline.plan import Plan, PlannedResource
-from tests.components.compute_helpers import only
+from tests.components.compute_helpers import only, spec_of
 from tests.oracles.botocore_models import assert_allowed
 from tests.oracles.karpenter import validate as validate_karpenter
 from tests.oracles.kubernetes import validate
@@ -120,7 +120,9 @@ def test_no_node_group_and_no_launch_template_any_more(plan: Plan) -> None:
     assert not types & {"aws:eks/nodeGroup:NodeGroup", "aws:ec2/launchTemplate:LaunchTemplate"}
 
 
-def test_namespace_objects_are_valid_and_guard_the_namespace(plan: Plan, expires_at: str) -> None:
+def test_namespace_objects_are_valid_and_guard_the_namespace(
+    plan: Plan, dev_plan: Plan, expires_at: str
+) -> None:
     ns = f"exp-{TEMPLATE['name']}"
     namespace = only(of_type(plan, "kubernetes:core/v1:Namespace")).plain_inputs()
     assert namespace["metadata"]["name"] == ns
@@ -145,8 +147,18 @@ def test_namespace_objects_are_valid_and_guard_the_namespace(plan: Plan, expires
         assert obj["metadata"]["labels"]["mlenv.io/experiment"] == TEMPLATE["name"]
         if obj["kind"] in ("ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount"):
             assert obj["metadata"]["namespace"] == ns
-    policy = only(of_type(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy")).plain_inputs()
-    assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    policies = {
+        p.name.removeprefix(f"{TEMPLATE['name']}-"): p.plain_inputs()["spec"]
+        for p in of_type(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    }
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    allow = policies["allow"]
+    https = [rule for rule in allow["egress"] if {"protocol": "TCP", "port": 443} in rule.get("ports", [])]
+    assert [rule["to"] for rule in https] == [[{"ipBlock": {"cidr": dev_plan.outputs["vpc_cidr"]}}]]
+    assert dev_plan.outputs["vpc_cidr"] == spec_of(dev_plan).network.cidr  # type: ignore[union-attr]
+    assert all(rule.get("to") for rule in allow["egress"]) and all(
+        rule.get("from") for rule in allow["ingress"]
+    )
     binding = only(
         of_type(plan, "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding")
     ).plain_inputs()
