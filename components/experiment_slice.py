@@ -197,7 +197,7 @@ def allow_spec(vpc_cidr: str) -> dict[str, Any]:
     (multi-worker training), DNS to the cluster's DNS pods, and HTTPS to the VPC, where the S3, STS
     and ECR interface endpoints answer (components/network.py), so datasets, checkpoints, IRSA
     credentials and images are reachable and nothing else is."""
-    same_namespace = [{"podSelector": {}}]
+    same_namespace: list[dict[str, Any]] = [{"podSelector": {}}]
     return {
         "podSelector": {},
         "policyTypes": ["Ingress", "Egress"],
