@@ -42,7 +42,9 @@ def test_mocked_arns_and_ids_have_the_documented_shape(stack: str, request: pyte
         if resource.type.startswith("aws:ec2/") and resource.type != "aws:ec2/placementGroup:PlacementGroup":
             assert resource_id is not None and re.match(EC2_ID, resource_id), (resource.type, resource_id)
         checked.add(resource.type)
-    assert "aws:iam/role:Role" in checked and len(checked) >= 3
+    # An experiment's only AWS resources are its workload role and its policy (its capacity is a
+    # Karpenter NodePool on the platform's cluster); the platforms register many ARN-bearing types.
+    assert "aws:iam/role:Role" in checked and len(checked) >= (1 if stack == "experiment" else 3)
 
 
 @pytest.mark.parametrize(
