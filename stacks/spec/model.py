@@ -25,8 +25,6 @@ from pydantic import (
 
 from stacks.spec.limits import VPC_PREFIX_RANGE, VPC_RANGES
 
-RESERVED_LABEL_PREFIX = "mlenv.io/"
-"""Node label keys mlenv sets itself (components/scheduling.py); stack files may not."""
 CONFIG_NAMESPACE = "mlenv"
 CONFIG_KEY = "environment"
 
@@ -168,20 +166,8 @@ class GpuPoolSpec(_Spec):
     efa: bool = False
     """Multi-node training: EFA interfaces and a cluster placement group. Default off."""
     labels: dict[str, str] = Field(default_factory=dict)
-    """Extra Kubernetes node labels. Default none. Keys under ``mlenv.io/`` are mlenv's own."""
-
-    @field_validator("labels")
-    @classmethod
-    def _no_mlenv_labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        # mlenv.io/pool, /purpose, /image ... are set from the spec, and mlenv.io/experiment marks an
-        # experiment's nodes: a platform pool carrying it would take that experiment's pods.
-        reserved = sorted(key for key in labels if key.startswith(RESERVED_LABEL_PREFIX))
-        if reserved:
-            raise ValueError(
-                f"label keys {', '.join(reserved)} are reserved: mlenv sets {RESERVED_LABEL_PREFIX}* labels "
-                "itself (mlenv.io/experiment marks experiment nodes); use another prefix"
-            )
-        return labels
+    """Extra Kubernetes node labels. Default none. Keys under ``mlenv.io/`` are mlenv's own
+    (stacks/spec/limits.py RESERVED_LABEL_DOMAINS; mlenv.io/experiment marks experiment nodes)."""
 
 
 class ObjectLockSpec(_Spec):

@@ -76,9 +76,9 @@ def test_the_dev_and_prod_quotas_are_the_documented_defaults_unless_set() -> Non
         ),
         (
             lambda e: e["gpu_pools"][0].update(labels={"mlenv.io/experiment": "churn"}),
-            "label keys mlenv.io/experiment are reserved",
+            "'mlenv.io/experiment' is in the reserved mlenv.io domain",
         ),
-        (lambda e: e["gpu_pools"][0].update(labels={"mlenv.io/pool": "serving"}), "are reserved"),
+        (lambda e: e["gpu_pools"][0].update(labels={"mlenv.io/pool": "serving"}), "reserved mlenv.io domain"),
     ],
 )
 def test_bad_experiment_settings_are_refused_with_the_fix(change: Any, message: str) -> None:
