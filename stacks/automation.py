@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from stacks.experiments.errors import PulumiNotInstalledError, StackOperationError
+from stacks.project import find_project
 
 OutputCallback = Callable[[str], None]
 T = TypeVar("T")
@@ -84,7 +85,7 @@ class PulumiAutomationBackend:
 
     def __init__(
         self,
-        work_dir: Path = REPO_ROOT,
+        work_dir: Path | None = None,
         *,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         env: Mapping[str, str] | None = None,
@@ -93,7 +94,8 @@ class PulumiAutomationBackend:
         binary = shutil.which("pulumi")
         if binary is None:
             raise PulumiNotInstalledError()
-        self.work_dir = work_dir
+        # The Pulumi project mlenv is run in (as the CLI finds it), never mlenv's install location.
+        self.work_dir = work_dir or find_project().root
         self.timeout_seconds = timeout_seconds
         self.env = dict(env or {})
         self.policy_packs = [str(policy_pack)]

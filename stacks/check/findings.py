@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 from pulumi.runtime.proto import analyzer_pb2
@@ -124,7 +125,15 @@ class CheckReport:
     findings: tuple[Finding, ...]
     resources_analyzed: int
     stack_file: str | None = None
-    """Repository-relative path of the stack file the plan came from, when known."""
+    """Project-relative path of the stack file the plan came from, when known."""
+    project_root: str | None = None
+    """Absolute directory ``stack_file`` is relative to (the Pulumi project's), when known."""
+
+    def stack_file_path(self) -> Path | None:
+        """The stack file on disk, when the report knows it (for line numbers)."""
+        if self.stack_file is None:
+            return None
+        return Path(self.project_root or ".") / self.stack_file
 
     @property
     def exit_code(self) -> int:

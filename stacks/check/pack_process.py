@@ -106,11 +106,21 @@ def pack_runtime_options(pack_dir: Path) -> dict[str, Any]:
     return dict(options) if isinstance(options, dict) else {}
 
 
+MLENV_PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
+"""mlenv's own pack, installed next to this module."""
+
+
 def pack_command(pack_dir: Path, engine_address: str) -> list[str]:
-    """The command line the CLI's python analyzer shim ends up running for this pack."""
+    """The command line the CLI's python analyzer shim ends up running for this pack.
+
+    mlenv's own pack imports mlenv's packages, which are installed for the interpreter mlenv runs in:
+    it always runs with that one. Its PulumiPolicy.yaml names the repository's ``../.venv`` for
+    `pulumi preview --policy-pack policies`, which an installed mlenv neither has nor needs. Any other
+    pack (``--pack DIR``) gets the interpreter the Pulumi CLI would give it.
+    """
     options = pack_runtime_options(pack_dir)
     python = sys.executable
-    virtualenv = options.get("virtualenv")
+    virtualenv = options.get("virtualenv") if pack_dir.resolve() != MLENV_PACK_DIR else None
     if virtualenv:
         venv = Path(str(virtualenv))
         venv = venv if venv.is_absolute() else (pack_dir / venv)

@@ -115,7 +115,8 @@ class PackSession:
             pack_version=self.pack_version,
             policies=self.policies,
             findings=tuple(findings),
-            resources_analyzed=len(requests.analyze),
+            # As `mlenv plan` counts: the resources the program registers, the Stack excluded.
+            resources_analyzed=sum(1 for ref, _ in requests.analyze if ref.type != "pulumi:pulumi:Stack"),
             stack_file=stack_file,
         )
 

@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 internal error (or, for `check`, a mandatory policy violatio
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +17,10 @@ from stacks.cli.check import CHECK_EPILOG
 from stacks.cli.check import check as check_command
 from stacks.cli.drift import DRIFT_EPILOG
 from stacks.cli.drift import drift as drift_command
-from stacks.cli.errors import command_group, consoles, reports_errors
+from stacks.cli.errors import command_group, consoles, reported, reports_errors
 from stacks.cli.exp import exp_app
 from stacks.cli.images import images_app
+from stacks.errors import EXIT_BAD_INPUT, MlenvError
 from stacks.offline.plan import UNKNOWN, Plan
 
 GENERATED_FILES = {"feature_store_yaml": "feature_store.yaml"}
@@ -38,10 +40,63 @@ app.add_typer(images_app, name="images")
 app.add_typer(exp_app, name="exp")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("mlenv")
+        except PackageNotFoundError:
+            installed = "unknown (not installed)"
+        sys.stdout.write(f"mlenv {installed}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def root() -> None:
+def root(
+    cwd: Annotated[
+        Path | None,
+        typer.Option(
+            "--cwd",
+            "-C",
+            metavar="DIR",
+            help="Run as if mlenv had been started in DIR (as `pulumi --cwd`): the Pulumi project is "
+            "found there or above.",
+            file_okay=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress spinner on stderr.", show_default=False)
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print mlenv's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+            show_default=False,
+        ),
+    ] = False,
+) -> None:
     """ML environments as code on Pulumi: plan and policy-check stacks offline, run experiments."""
-    consoles.reset()
+    if cwd is not None:
+        with reported():
+            _change_directory(cwd)
+    consoles.reset(quiet=quiet)
+
+
+def _change_directory(directory: Path) -> None:
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        raise CwdError(f"--cwd {directory}: cannot change into it ({exc.strerror})") from None
+
+
+class CwdError(MlenvError):
+    """``--cwd`` names a directory mlenv cannot enter."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @app.command()

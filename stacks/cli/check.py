@@ -8,6 +8,7 @@ Pulumi analyzer protocol (``stacks.check.runner``). Mounted on the ``mlenv`` app
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 import threading
@@ -52,16 +53,25 @@ def _terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _stack_file_for(stack: str) -> str | None:
-    from stacks.offline.engine import REPO_ROOT, STACKS_DIR
+def _stack_file_for(stack: str) -> tuple[str | None, str | None]:
+    """(project-relative stack file, project root) of a stack, when the project has its file."""
+    from stacks.project import ProjectError, find_project
 
-    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
-    return path.relative_to(REPO_ROOT).as_posix() if path.is_file() else None
+    try:
+        project = find_project()
+    except ProjectError:
+        return None, None  # --plan FILE outside any project: findings name the stack, not a line
+    path = project.stack_file(stack)
+    return (project.relative(path), str(project.root)) if path.is_file() else (None, None)
 
 
 def check(
     stack: Annotated[
-        str | None, typer.Argument(help="Stack name (stacks/Pulumi.<STACK>.yaml); planned offline.")
+        str | None,
+        typer.Argument(
+            help="Stack name: Pulumi.<STACK>.yaml in the project's stackConfigDir; planned offline.",
+            show_default=False,
+        ),
     ] = None,
     plan_file: Annotated[
         Path | None,
@@ -98,6 +108,7 @@ def check(
     from stacks.check.runner import PACK_DIR, check_plan
     from stacks.offline.plan import Plan
 
+    progress = consoles.progress
     if (stack is None) == (plan_file is None):
         raise CheckUsageError("give either a STACK to plan or --plan FILE (one of them, not both)")
     policy_config = load_policy_config(config_file) if config_file is not None else None
@@ -115,24 +126,28 @@ def check(
         from stacks.offline.engine import plan_stack
 
         assert stack is not None
-        plan = plan_stack(stack)
+        with progress(f"planning stack {stack} offline (running the Pulumi program) ..."):
+            plan = plan_stack(stack)
         ensure_engine_could_produce(plan, source=f"the offline plan of stack {stack}")
-    with _terminate_as_exit():
+    stack_file, project_root = _stack_file_for(plan.stack)
+    with _terminate_as_exit(), progress(f"evaluating the policy pack over stack {plan.stack} ..."):
         report = check_plan(
             plan,
             pack_dir=pack_dir or PACK_DIR,
             policy_config=policy_config,
             jobs=jobs,
-            stack_file=_stack_file_for(plan.stack),
+            stack_file=stack_file,
         )
+    report = dataclasses.replace(report, project_root=project_root)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(report, fmt), encoding="utf-8")
-        consoles.err.print(summary_line(report), highlight=False, soft_wrap=True)
-        consoles.err.print(f"report ({fmt.value}) written to {output}", highlight=False, soft_wrap=True)
+        consoles.err.print(summary_line(report), markup=False)
+        consoles.err.print(f"report ({fmt.value}) written to {output}", markup=False)
     elif fmt is Format.TEXT:
-        for renderable in renderables(report):
-            consoles.out.print(renderable, highlight=False, soft_wrap=True)
+        one_line = not consoles.out.is_terminal
+        for renderable in renderables(report, one_line=one_line):
+            consoles.out.print(renderable)
     else:
         sys.stdout.write(render(report, fmt))
     raise typer.Exit(report.exit_code)

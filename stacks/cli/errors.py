@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import ParamSpec, TypeVar
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 
 from stacks.errors import EXIT_INTERNAL, MlenvError
@@ -24,16 +25,44 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+PIPE_WIDTH = 10_000
+"""Width given to a console that is not a terminal: wide enough that rich never wraps a line, so a
+pipe or a file gets one logical line per line (grep-able), as ruff and cargo print into pipes."""
+
+CREDENTIALS_HELP = (
+    "no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`), or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or pod role is available"
+)
+"""How boto3 finds credentials (its documented provider chain), said as what to do."""
+
+
+def _console(*, stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        # A terminal: rich wraps at its width, between words (a token longer than a line is the only
+        # thing it folds).
+        return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=PIPE_WIDTH)
+
+
 class Consoles:
     """stdout and stderr consoles, re-made per invocation so the terminal width is read when it runs."""
 
     def __init__(self) -> None:
+        self.quiet = False
         self.reset()
 
-    def reset(self) -> None:
-        """New consoles for the current terminal (width from COLUMNS or the tty)."""
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+    def reset(self, *, quiet: bool = False) -> None:
+        """New consoles for the current streams: word-wrapped at a terminal's width, unwrapped in a pipe."""
+        self.quiet = quiet
+        self.out = _console(stderr=False)
+        self.err = _console(stderr=True)
+
+    def progress(self, message: str) -> AbstractContextManager[object]:
+        """A spinner on stderr while something slow runs; nothing with --quiet or when stderr is a pipe."""
+        if self.quiet or not self.err.is_terminal:
+            return nullcontext()
+        return self.err.status(message, spinner="dots")
 
 
 consoles = Consoles()
@@ -59,6 +88,9 @@ def reported() -> Iterator[None]:
     except MlenvError as exc:
         consoles.err.print(f"error: {exc}", markup=False)
         raise typer.Exit(exc.exit_code) from None
+    except NoCredentialsError:
+        consoles.err.print(f"error: {CREDENTIALS_HELP}", markup=False)
+        raise typer.Exit(EXIT_INTERNAL) from None
     except (BotoCoreError, ClientError) as exc:
         consoles.err.print(f"error: AWS call failed: {exc}", markup=False)
         raise typer.Exit(EXIT_INTERNAL) from None

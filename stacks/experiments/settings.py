@@ -22,6 +22,7 @@ from stacks.experiments.errors import ExperimentInputError, InvalidNameError
 from stacks.experiments.ledger import ledger_table_name
 from stacks.experiments.pricing import PriceTable
 from stacks.experiments.records import ExperimentRecord
+from stacks.project import find_project
 
 Clock = Callable[[], datetime]
 """Where "now" comes from; injected so tests control time. Must return an aware UTC datetime."""
@@ -32,9 +33,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$"
 OWNER_PATTERN = r"^[\w.+@-]{1,64}$"
 STACK_PREFIX = "exp-"
 MAX_GPUS_PER_EXPERIMENT = 64
-STACKS_DIR = Path(__file__).resolve().parents[1]
-TEMPLATE_STACK = STACKS_DIR / "Pulumi.experiment.yaml"
-"""The experiment template stack; every `mlenv exp up` stack starts from its environment object."""
+TEMPLATE_STACK = "experiment"
+"""The experiment template stack (``Pulumi.experiment.yaml`` in the project's stackConfigDir); every
+`mlenv exp up` stack starts from its environment object."""
 ABSOLUTE_MAX_TTL = timedelta(days=14)
 """stacks/spec/model.py caps ExperimentSpec.ttl_hours at 14 days; no configuration may go beyond it."""
 
@@ -134,20 +135,25 @@ def _stack_environment(path: Path) -> dict[str, Any]:
     return dict(environment) if isinstance(environment, dict) else {}
 
 
+def template_environment(path: Path | None = None) -> dict[str, Any]:
+    """The experiment template's environment object (default: the current project's template stack)."""
+    return _cached_stack_environment(path or find_project().stack_file(TEMPLATE_STACK))
+
+
 @functools.cache
-def template_environment(path: Path = TEMPLATE_STACK) -> dict[str, Any]:
-    """The experiment template's environment object (stacks/Pulumi.experiment.yaml)."""
+def _cached_stack_environment(path: Path) -> dict[str, Any]:
     return _stack_environment(path)
 
 
-def platform_defaults(platform_stack: str, stacks_dir: Path = STACKS_DIR) -> tuple[str, str | None]:
-    """(ledger table, region) of a platform stack whose file is in this repository.
+def platform_defaults(platform_stack: str, stacks_dir: Path | None = None) -> tuple[str, str | None]:
+    """(ledger table, region) of a platform stack whose file is in the current project (or ``stacks_dir``).
 
     The ledger table is the one the platform creates (``mlenv-<environment>-experiments``); the
     region is the platform's, which is where its experiments run. Without a stack file the
     environment is taken to be named like the stack, and the region is unknown (None).
     """
     stack = platform_stack.rsplit("/", 1)[-1]
+    stacks_dir = stacks_dir or find_project().stack_config_dir
     environment = _stack_environment(stacks_dir / f"Pulumi.{stack}.yaml")
     name = environment.get("name")
     region = environment.get("region")

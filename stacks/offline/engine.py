@@ -28,10 +28,15 @@ from stacks.errors import MlenvError, OfflineEngineError, StackFileError
 from stacks.offline.mocks import OfflineMocks
 from stacks.offline.plan import Plan, PlannedInvoke, PlannedResource
 from stacks.offline.stack_yaml import read_stack_document
+from stacks.project import find_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Where this code runs from: the source checkout in an editable install, site-packages otherwise.
+Tests and benchmarks read the repository's stack files through it; commands never do (they plan the
+stack files of the project they are run in, ``stacks.project.find_project``)."""
 STACKS_DIR = REPO_ROOT / "stacks"
-PROGRAM = STACKS_DIR / "__main__.py"
+PROGRAM = Path(__file__).resolve().parents[1] / "__main__.py"
+"""The Pulumi program: the installed ``stacks/__main__.py``, the same code ``pulumi up`` runs."""
 PROJECT = "mlenv"
 OFFLINE_SECRET = "offline-placeholder-secret"
 """What a ``secure:`` config value reads as offline: the engine cannot decrypt it here."""
@@ -41,8 +46,9 @@ _RUN_LOCK = threading.Lock()
 
 
 def stack_file(stack: str, stacks_dir: Path | None = None) -> Path:
-    """``stacks/Pulumi.<stack>.yaml``; StackFileError lists the stacks that exist."""
-    stacks_dir = stacks_dir or STACKS_DIR
+    """``Pulumi.<stack>.yaml`` in ``stacks_dir`` (default: the current project's ``stackConfigDir``);
+    StackFileError lists the stacks that exist."""
+    stacks_dir = stacks_dir or find_project().stack_config_dir
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))

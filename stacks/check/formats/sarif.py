@@ -20,7 +20,6 @@ from stacks.check.formats.stack_file_lines import StackFileLines
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_NAME = "mlenv-check"
 INFORMATION_URI = "https://github.com/mlenv/mlenv"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 _LEVELS = {
     Status.VIOLATION: ("fail", "error"),
@@ -109,7 +108,8 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
                 )
             )
     rule_index = {p.name: i for i, p in enumerate(policies)}
-    lines = StackFileLines.load(REPO_ROOT / report.stack_file) if report.stack_file else None
+    stack_file = report.stack_file_path()
+    lines = StackFileLines.load(stack_file) if stack_file is not None else None
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -126,7 +126,8 @@ def to_sarif(report: CheckReport) -> dict[str, Any]:
         "properties": {"stack": report.stack, "project": report.project},
     }
     if report.stack_file:
-        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": REPO_ROOT.as_uri() + "/"}}
+        root = Path(report.project_root or ".").resolve()
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": root.as_uri() + "/"}}
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
