@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
+from rich.console import Group, RenderableType
+from rich.text import Text
 
 from images.catalog import Catalog, ImageEntry, Provenance
 
@@ -33,24 +34,59 @@ def catalog_records(catalog: Catalog) -> list[dict[str, Any]]:
     return [image_record(image, catalog) for image in catalog.images]
 
 
-def catalog_table(catalog: Catalog) -> Table:
-    """The catalog as a rich table; digests are shortened to 12 hex digits for reading, not pinning."""
-    table = Table(title=f"images in {catalog.source}", show_lines=True)
-    table.add_column("id", no_wrap=True)
-    for column in ("OS", "driver", "CUDA", "regions", "containers", "provenance"):
-        table.add_column(column, overflow="fold")
+DIGEST_SHOWN = len("sha256:") + 12
+"""Digests in the default listing: the algorithm and 12 hex digits, as `docker images` shows ids; for
+reading only. The full digest is what pins an image: `--wide` and `--json` show it."""
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:5b8f4692ecdf…``: whole up to the cut, never split across lines."""
+    return digest if len(digest) <= DIGEST_SHOWN else digest[:DIGEST_SHOWN] + "…"
+
+
+LABEL_WIDTH = 12
+
+
+def _pairs(rows: list[tuple[str, str]]) -> list[str]:
+    width = max((len(key) for key, _ in rows), default=0)
+    return [f"{key:<{width}}  {value}" for key, value in rows]
+
+
+def image_block(image: ImageEntry, catalog: Catalog, *, wide: bool = False) -> Group:
+    """One image, as `kubectl describe` prints an object: its id on its own line, then labelled facts.
+
+    Plain lines with no padding cells: a terminal wraps them between words (an AMI id or a digest is
+    one word, never split) and a pipe gets them as they are.
+    """
+    containers = [
+        (c.id, c.digest if wide else short_digest(c.digest)) for c in catalog.containers_of(image.id)
+    ]
+    sections: list[tuple[str, list[str]]] = [
+        ("OS", [f"{image.os_family} ({image.architecture})"]),
+        ("kernel", [image.kernel]),
+        ("driver", [f"{image.driver_version}, CUDA <= {image.cuda_max}"]),
+        ("AMIs", _pairs(list(image.amis.items()))),
+        ("containers", _pairs(containers) or ["-"]),
+        ("provenance", provenance_text(image.provenance).splitlines()),
+    ]
+    lines: list[RenderableType] = [Text(image.id, style="bold")]
+    for label, values in sections:
+        for i, value in enumerate(values):
+            line = Text("  ")
+            line.append(f"{label if i == 0 else '':<{LABEL_WIDTH}}", style="dim")
+            line.append(value)
+            lines.append(line)
+    return Group(*lines)
+
+
+def catalog_listing(catalog: Catalog, *, wide: bool = False) -> Group:
+    """Every image in file order, one block each, then where the catalog is."""
+    parts: list[RenderableType] = []
     for image in catalog.images:
-        containers = "\n".join(f"{c.id} {c.digest[:19]}" for c in catalog.containers_of(image.id))
-        table.add_row(
-            image.id,
-            f"{image.os_family} ({image.architecture})\nkernel {image.kernel}",
-            image.driver_version,
-            f"<= {image.cuda_max}",
-            "\n".join(f"{region} {ami}" for region, ami in image.amis.items()),
-            containers or "-",
-            provenance_text(image.provenance),
-        )
-    return table
+        parts += [image_block(image, catalog, wide=wide), Text("")]
+    count = len(catalog.images)
+    parts.append(Text(f"{count} image{'s' if count != 1 else ''} in {catalog.source}", style="dim"))
+    return Group(*parts)
 
 
 def provenance_text(prov: Provenance | None) -> str:

@@ -23,7 +23,7 @@ from images.build import build_image, check_spec, validate_template
 from images.build_spec import load_build_spec, params_for_entry, target_for_entry
 from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
 from images.instance_types import DEFAULT_INSTANCE_TYPES_PATH, refresh_command
-from images.listing import catalog_records, catalog_table
+from images.listing import catalog_listing, catalog_records
 from images.packer import BUILD_TIMEOUT_S, Packer
 from images.render import render_template
 from stacks.cli.errors import command_group, consoles, reports_errors
@@ -106,7 +106,15 @@ def _packer_output(line: str) -> None:
 @images_app.command("list", epilog=EXIT_CODES_HELP)
 @reports_errors
 def list_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the images as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the images as JSON.", show_default=False)
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show container digests whole (default: 12 hex digits).", show_default=False
+        ),
+    ] = False,
     catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
 ) -> None:
     """List the catalog: id, OS, driver, CUDA, AMIs per region, container digests, build provenance."""
@@ -114,7 +122,7 @@ def list_cmd(
     if as_json:
         print(json.dumps(catalog_records(catalog), indent=2))
     else:
-        consoles.out.print(catalog_table(catalog))
+        consoles.out.print(catalog_listing(catalog, wide=wide or not consoles.out.is_terminal))
 
 
 @images_app.command("render", epilog=EXIT_CODES_HELP)
