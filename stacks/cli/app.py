@@ -102,7 +102,12 @@ class CwdError(MlenvError):
 @app.command()
 @reports_errors
 def plan(
-    stack: Annotated[str, typer.Argument(help="Stack name: stacks/Pulumi.<STACK>.yaml")],
+    stack: Annotated[
+        str,
+        typer.Argument(
+            help="Stack name: Pulumi.<STACK>.yaml in the project's stackConfigDir.", show_default=False
+        ),
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the plan as JSON (resources, invokes, outputs).")
     ] = False,
@@ -122,7 +127,8 @@ def plan(
 
     if out_file is not None:
         refuse_to_overwrite_inputs(out_file, option="--out")
-    result = plan_stack(stack)
+    with consoles.progress(f"planning stack {stack} offline (running the Pulumi program) ..."):
+        result = plan_stack(stack)
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(result.to_json() + "\n", encoding="utf-8")
@@ -130,7 +136,7 @@ def plan(
     if as_json:
         sys.stdout.write(result.to_json() + "\n")
     else:
-        print_plan(result, consoles.out)
+        print_plan(result, consoles.out, generated=GENERATED_FILES)
         if out_file is not None:
             consoles.out.print(f"plan written to {out_file}")
         for path in written:

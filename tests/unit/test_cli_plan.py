@@ -21,8 +21,11 @@ def test_plan_dev_prints_tree_counts_and_outputs() -> None:
     assert result.exit_code == 0, result.output
     assert "stack dev" in result.output
     assert "resources by type" in result.output
-    assert "aws:s3/bucket:Bucket" in result.output
+    assert "aws:s3:Bucket dev-access-logs dev-datasets dev-models (protect, retain)" in result.output
     assert "stack outputs" in result.output
+    # Not a terminal: whole values, one line each, and the same count `mlenv check` reports.
+    assert "feature_store_yaml: 18 lines; --out-dir DIR writes DIR/feature_store.yaml" in result.output
+    assert result.output.rstrip().endswith("stack dev: 111 resources (the stack excluded)")
 
 
 def test_plan_json_is_a_loadable_plan(tmp_path: Path) -> None:
@@ -45,7 +48,9 @@ def test_unknown_stack_exits_2_and_lists_stacks() -> None:
 
 @pytest.fixture
 def broken_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the stacks folder with an invalid dev stack file, used by the real CLI."""
+    """A project (Pulumi.yaml, stackConfigDir: stacks) with an invalid dev stack file."""
+    monkeypatch.chdir(Path.cwd())  # `--cwd` changes directory; put it back after the test
+    (tmp_path / "Pulumi.yaml").write_text("name: mlenv\nstackConfigDir: stacks\n")
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
     text = (stacks.offline.engine.STACKS_DIR / "Pulumi.dev.yaml").read_text()
@@ -55,14 +60,44 @@ def broken_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert broken != text
     (stacks_dir / "Pulumi.dev.yaml").write_text(broken)
     shutil.copy(stacks.offline.engine.STACKS_DIR / "Pulumi.prod.yaml", stacks_dir)
-    monkeypatch.setattr(stacks.offline.engine, "STACKS_DIR", stacks_dir)
     return stacks_dir
 
 
 def test_invalid_stack_file_exits_2_naming_every_field(broken_stacks: Path) -> None:
-    result = runner.invoke(app, ["plan", "dev"])
+    result = runner.invoke(app, ["--cwd", str(broken_stacks.parent), "plan", "dev"])
     assert result.exit_code == 2, result.output
     assert "network.nat_gateways: 'sometimes' is not allowed" in result.output
     assert "colour: unknown key 'colour'" in result.output
     assert "2 problems" in result.output
     assert "Traceback" not in result.output
+
+
+def test_stack_files_come_from_the_project_found_above_the_working_directory(
+    broken_stacks: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a sub-folder, as the Pulumi CLI: a stack created after install is found, an invalid one fails."""
+    (broken_stacks / "Pulumi.late.yaml").write_text(
+        (stacks.offline.engine.STACKS_DIR / "Pulumi.dev.yaml").read_text()
+    )
+    monkeypatch.chdir(broken_stacks)
+    assert runner.invoke(app, ["plan", "late", "--json"]).exit_code == 0
+    assert runner.invoke(app, ["plan", "dev", "--json"]).exit_code == 2
+
+
+def test_outside_any_project_exits_2_saying_how_to_point_at_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path.cwd())  # `--cwd` changes directory; put it back after the test
+    result = runner.invoke(app, ["--cwd", str(tmp_path), "plan", "dev"])
+    assert result.exit_code == 2, result.output
+    assert f"no Pulumi project in {tmp_path.resolve()} or any parent directory" in result.output
+    assert "--cwd DIR" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_version_names_the_installed_distribution() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"mlenv {version('mlenv')}\n"

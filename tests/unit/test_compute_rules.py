@@ -211,7 +211,9 @@ def stack_with_pool(
     source = (stacks.offline.engine.STACKS_DIR / "Pulumi.dev.yaml").read_text()
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
-    monkeypatch.setattr(stacks.offline.engine, "STACKS_DIR", stacks_dir)
+    # A project of its own, found as the Pulumi CLI finds one: Pulumi.yaml in the working directory.
+    (tmp_path / "Pulumi.yaml").write_text("name: mlenv\nstackConfigDir: stacks\n")
+    monkeypatch.chdir(tmp_path)
 
     def write(instance_type: str, image: str) -> Path:
         document = yaml.safe_load(source)
