@@ -106,7 +106,9 @@ def plan(
     stack: Annotated[
         str,
         typer.Argument(
-            help="Stack name: Pulumi.<STACK>.yaml in the project's stackConfigDir.", show_default=False
+            metavar="STACK",
+            help="Stack name: Pulumi.<STACK>.yaml in the project's stackConfigDir.",
+            show_default=False,
         ),
     ],
     as_json: Annotated[
@@ -114,11 +116,15 @@ def plan(
     ] = False,
     out_file: Annotated[
         Path | None,
-        typer.Option("--out", help="Also write the JSON plan to this file (for `mlenv check --plan`)."),
+        typer.Option(
+            "--out", metavar="FILE", help="Also write the JSON plan to this file (for `mlenv check --plan`)."
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out-dir", help="Write generated files (feature_store.yaml) into this directory."),
+        typer.Option(
+            "--out-dir", metavar="DIR", help="Write generated files (feature_store.yaml) into this directory."
+        ),
     ] = None,
 ) -> None:
     """Run the stack's real Pulumi program offline and show what `pulumi up` would create."""

@@ -69,35 +69,44 @@ def check(
     stack: Annotated[
         str | None,
         typer.Argument(
+            metavar="STACK",
             help="Stack name: Pulumi.<STACK>.yaml in the project's stackConfigDir; planned offline.",
             show_default=False,
         ),
     ] = None,
     plan_file: Annotated[
         Path | None,
-        typer.Option("--plan", help="Check a plan saved by `mlenv plan STACK --json` / `--out FILE`."),
+        typer.Option(
+            "--plan", metavar="FILE", help="Check a plan saved by `mlenv plan STACK --json` / `--out FILE`."
+        ),
     ] = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
     ] = Format.TEXT,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file.")
     ] = None,
     config_file: Annotated[
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Policy config (JSON or YAML), as `pulumi preview --policy-pack-config`: "
             '{"all": "advisory", "<policy>": {"enforcementLevel": ..., "<property>": ...}}.',
         ),
     ] = None,
     pack_dir: Annotated[
-        Path | None, typer.Option("--pack", help="Policy pack directory (default: the mlenv pack).")
+        Path | None,
+        typer.Option("--pack", metavar="DIR", help="Policy pack directory (default: the mlenv pack)."),
     ] = None,
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", "-j", min=1, help="Pack processes sharing the Analyze calls (default: by plan size)."
+            "--jobs",
+            "-j",
+            metavar="N",
+            min=1,
+            help="Pack processes sharing the Analyze calls (default: by plan size).",
         ),
     ] = None,
 ) -> None:

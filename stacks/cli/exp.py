@@ -151,7 +151,14 @@ def up(
     instance_type: Annotated[
         str | None, typer.Option(help="GPU instance type; default: cheapest g6e size that fits.")
     ] = None,
-    image: Annotated[str | None, typer.Option(help="Image id from images/catalog.yaml.")] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID",
+            help="Image id from images/catalog.yaml. Required unless `mlenv exp --image-default ID` "
+            "or MLENV_EXP_IMAGE names one.",
+        ),
+    ] = None,
     owner: Annotated[
         str | None,
         typer.Option(
