@@ -17,6 +17,14 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 
+CREDENTIALS_HELP = (
+    "no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`), or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or pod role is available"
+)
+"""What to do when boto3 finds no credentials: the providers of its documented credential chain
+(boto3 docs, "Credentials": environment variables, shared credentials/config file with a profile,
+SSO, container and instance metadata roles)."""
+
 
 class MlenvError(Exception):
     """Base of every error mlenv reports to a user; ``exit_code`` is what the CLI exits with."""

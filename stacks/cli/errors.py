@@ -19,7 +19,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
 
-from stacks.errors import EXIT_INTERNAL, MlenvError
+from stacks.errors import CREDENTIALS_HELP, EXIT_INTERNAL, MlenvError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,12 +28,6 @@ R = TypeVar("R")
 PIPE_WIDTH = 10_000
 """Width given to a console that is not a terminal: wide enough that rich never wraps a line, so a
 pipe or a file gets one logical line per line (grep-able), as ruff and cargo print into pipes."""
-
-CREDENTIALS_HELP = (
-    "no AWS credentials found: set AWS_PROFILE (after `aws configure` or `aws sso login`), or "
-    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or pod role is available"
-)
-"""How boto3 finds credentials (its documented provider chain), said as what to do."""
 
 
 def _console(*, stderr: bool) -> Console:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from stacks.errors import CREDENTIALS_HELP
 from stacks.experiments.durations import to_iso
 from stacks.experiments.errors import ExperimentExistsError, LedgerError, QuotaExceededError
 from stacks.experiments.quotas import SETTINGS_KEY, PlatformQuotas
@@ -302,6 +303,8 @@ class Ledger:
 
     def _ledger_error(self, what: str, exc: Exception) -> LedgerError:
         code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+        if isinstance(exc, NoCredentialsError):
+            return LedgerError(f"could not {what} the ledger table {self.table!r}: {CREDENTIALS_HELP}")
         if code == "ResourceNotFoundException":
             return LedgerError(
                 f"ledger table {self.table!r} does not exist in this account/region; the platform stack "

@@ -30,7 +30,7 @@ def check(*args: str) -> tuple[int, str, str]:
 def test_mandatory_violation_exits_1_naming_the_policy(plan_file: Path) -> None:
     code, out, _ = check("--plan", str(plan_file), "--pack", str(FIXTURE_PACK))
     assert code == 1, out
-    assert "fixture-protect-buckets (mandatory" in out
+    assert "stack runner  fixture-protect-buckets  bad  ✗ violation: set protect=True on bad" in out
     assert "policy check FAILED" in out
 
 
@@ -63,7 +63,7 @@ def test_every_format_to_stdout_and_to_a_file(plan_file: Path, tmp_path: Path, f
     elif fmt == "markdown":
         assert written.startswith("### mlenv policy check: `runner`")
     else:
-        assert "fix: set protect=True on bad" in written
+        assert "fixture-protect-buckets  bad  ✗ violation: set protect=True on bad" in written
 
 
 @pytest.mark.parametrize(

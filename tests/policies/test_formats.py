@@ -140,10 +140,9 @@ def test_markdown_has_summary_table_and_details(report: CheckReport) -> None:
     assert "<details>" in text and "set protect=True on bad" in text
 
 
-def test_text_groups_by_policy_with_resource_and_fix(report: CheckReport) -> None:
+def test_text_prints_one_finding_a_line_with_resource_and_fix(report: CheckReport) -> None:
     text = render(report, Format.TEXT)
-    block = text[text.index("fixture-protect-buckets (mandatory") :]
-    assert "✗ violation bad (aws:s3/bucket:Bucket)" in block
-    assert "fix: set protect=True on bad" in block
+    # Like a linter: where, policy, resource and message on one line (a file gets no wrapping).
+    assert "stack runner  fixture-protect-buckets  bad  ✗ violation: set protect=True on bad\n" in text
     assert "policy check FAILED: stack runner" in text
     assert "keys are checked elsewhere" not in text  # not-applicable answers are counted, not listed

@@ -15,7 +15,6 @@ from images.catalog import load_catalog
 from images.instance_types import gpu_info
 from stacks.cli.app import app
 from stacks.errors import EXIT_BAD_INPUT, SpecError
-from stacks.offline import engine as offline_engine
 from stacks.offline.engine import STACKS_DIR, plan_stack
 from stacks.spec.load import parse_environment
 
@@ -108,7 +107,9 @@ def dev_stack_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[
     source = STACKS_DIR / "Pulumi.dev.yaml"
     stacks_dir = tmp_path / "stacks"
     stacks_dir.mkdir()
-    monkeypatch.setattr(offline_engine, "STACKS_DIR", stacks_dir)
+    # A project of its own, found as the Pulumi CLI finds one: Pulumi.yaml in the working directory.
+    (tmp_path / "Pulumi.yaml").write_text("name: mlenv\nstackConfigDir: stacks\n")
+    monkeypatch.chdir(tmp_path)
 
     def write(pool_image: str | None = None, drop: str | None = None, **model: Any) -> None:
         document = yaml.safe_load(source.read_text(encoding="utf-8"))
