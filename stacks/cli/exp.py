@@ -94,7 +94,7 @@ def exp_main(
 ) -> None:
     """Configure the experiment commands."""
     runtime = ctx.obj if isinstance(ctx.obj, ExpRuntime) else ExpRuntime()
-    consoles.reset()
+    consoles.reset(quiet=consoles.quiet)
     with reported():
         default_table, platform_region = platform_defaults(platform_stack)
         settings = ExperimentSettings(

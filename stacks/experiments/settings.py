@@ -7,6 +7,7 @@ default instance type, and the check that a stack really is an expired experimen
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from stacks.experiments.errors import ExperimentInputError, InvalidNameError
 from stacks.experiments.ledger import ledger_table_name
 from stacks.experiments.pricing import PriceTable
 from stacks.experiments.records import ExperimentRecord
-from stacks.project import find_project
+from stacks.project import ProjectError, find_project
 
 Clock = Callable[[], datetime]
 """Where "now" comes from; injected so tests control time. Must return an aware UTC datetime."""
@@ -153,8 +154,10 @@ def platform_defaults(platform_stack: str, stacks_dir: Path | None = None) -> tu
     environment is taken to be named like the stack, and the region is unknown (None).
     """
     stack = platform_stack.rsplit("/", 1)[-1]
-    stacks_dir = stacks_dir or find_project().stack_config_dir
-    environment = _stack_environment(stacks_dir / f"Pulumi.{stack}.yaml")
+    if stacks_dir is None:
+        with contextlib.suppress(ProjectError):  # outside any project: no stack file, the defaults below
+            stacks_dir = find_project().stack_config_dir
+    environment = _stack_environment(stacks_dir / f"Pulumi.{stack}.yaml") if stacks_dir else {}
     name = environment.get("name")
     region = environment.get("region")
     return (
