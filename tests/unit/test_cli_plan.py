@@ -16,16 +16,19 @@ from stacks.offline.plan import Plan
 runner = CliRunner()
 
 
-def test_plan_dev_prints_tree_counts_and_outputs() -> None:
-    result = runner.invoke(app, ["plan", "dev"])
+def test_plan_dev_prints_tree_counts_and_outputs(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["plan", "dev", "--out", str(tmp_path / "dev.json")])
     assert result.exit_code == 0, result.output
+    plan = Plan.load(tmp_path / "dev.json")
     assert "stack dev" in result.output
     assert "resources by type" in result.output
     assert "aws:s3:Bucket dev-access-logs dev-datasets dev-models (protect, retain)" in result.output
     assert "stack outputs" in result.output
     # Not a terminal: whole values, one line each, and the same count `mlenv check` reports.
-    assert "feature_store_yaml: 18 lines; --out-dir DIR writes DIR/feature_store.yaml" in result.output
-    assert result.output.rstrip().endswith("stack dev: 111 resources (the stack excluded)")
+    lines = len(str(plan.outputs["feature_store_yaml"]).splitlines())
+    assert f"feature_store_yaml: {lines} lines; --out-dir DIR writes DIR/feature_store.yaml" in result.output
+    count = sum(1 for r in plan.resources if r.type != "pulumi:pulumi:Stack")
+    assert f"\nstack dev: {count} resources (the stack excluded)\n" in result.output
 
 
 def test_plan_json_is_a_loadable_plan(tmp_path: Path) -> None:
