@@ -1,271 +1,127 @@
-"""Benchmark of `mlenv check`: time beyond the plan, and the runner's per-resource cost next to two floors.
+"""Benchmark of `mlenv check` against its peer, Checkov, at 150/500/1,000/2,000 resources, in one run.
+Prints figures; asserts nothing.
 
-Measured in one run, on the same requests:
+* mlenv: ``mlenv check STACK`` as a cold CLI process (imports, the offline plan, the pack process
+  started as the Pulumi CLI starts it, every Analyze and the AnalyzeStack over gRPC, the report),
+  over the stacks of ``benchmarks/scaled.py``; median of ``--repeat`` runs. CPU seconds are those
+  of the CLI and of the pack processes it waited for (wait4), wall seconds are printed beside them.
+* Checkov (the tool reviewers of Terraform pull requests run): installed by this benchmark into
+  its own virtualenv (``~/.cache/mlenv-bench/checkov-3``, from PyPI, ``CHECKOV_SPEC``), run cold
+  as ``checkov -d DIR --framework terraform_plan kubernetes --skip-download -o json`` over the
+  same resources: a Terraform plan JSON and the Kubernetes manifests written from the stack's
+  offline plan by ``benchmarks/terraform_plan.py`` (how: see there). Checkov gets the plan for
+  free; mlenv's figure includes making it.
 
-* ``mlenv check prod`` beyond the plan: the CLI process of `mlenv check prod` minus that of
-  `mlenv plan prod --json` (both cold), and in-process: the runner (process start included) over
-  the prod plan, next to planning it.
-* A synthetic plan of N resources (default 2,000), built by replicating prod's resources under new
-  URNs (parents, dependencies and providers remapped), checked by the runner with 1 pack process and
-  with one per core, printed per resource next to:
-  (a) the in-process floor: the pack's policies called directly, each resource's properties
-      converted once (deserialized, unknown-checking proxy), stack policies once over them all;
-  (b) the servicer floor: the pack's own ``_PolicyAnalyzerServicer`` called in-process with the same
-      Analyze/AnalyzeStack requests (no process, no gRPC).
-  Runner overhead = (runner - servicer) / runner: process start, gRPC, request building, mapping.
-
-The benchmark imports the pack in-process for the floors; the runner never does.
-Prints figures; asserts nothing. Run: `.venv/bin/python -m benchmarks.check [--resources N] [--pack DIR]`.
+The verdict is the ratio mlenv/Checkov at each size (CPU, and wall), both measured in this run on
+the same cores: <= 1.0 at prod's size and <= 0.5 at 2,000 is the target. Run: `make bench`, or
+`.venv/bin/python -m benchmarks.check [--source DIR] [--repeat N] [--sizes ...]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-from google.protobuf import json_format
-from pulumi_policy import EnforcementLevel
-from pulumi_policy.deserialize import deserialize_properties
-from pulumi_policy.policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-    _PolicyAnalyzerServicer,
-)
-from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+from benchmarks.plan import SIZES, measure_cold, prepare, print_scaling
+from benchmarks.scaled import REPO_ROOT, ProcessRun, run_cli, sized_stacks
+from benchmarks.terraform_plan import write_peer_inputs
 
-from stacks.check.config import reconcile, to_proto
-from stacks.check.requests import build_requests
-from stacks.check.runner import PACK_DIR, RunTimings, auto_jobs, check_plan, pack_session
-from stacks.offline.engine import plan_stack
-from stacks.offline.plan import Plan, PlannedResource
-
-TARGET_BEYOND_PLAN_S = 5.0
-TARGET_OVERHEAD = 0.20
+CHECKOV_SPEC = "checkov>=3.2,<4"
+CHECKOV_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlenv-bench" / "checkov-3"
+TARGET_RATIO_PROD = 1.0
+TARGET_RATIO_2000 = 0.5
 
 
-def load_pack_module(pack_dir: Path) -> ModuleType:
-    """The pack's __main__.py as a module (its PolicyPack(...) is under ``if __name__ == "__main__"``)."""
-    sys.path.insert(0, str(pack_dir))
-    spec = importlib.util.spec_from_file_location("mlenv_benchmark_pack", pack_dir / "__main__.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def synthetic_plan(base: Plan, count: int) -> Plan:
-    """``count`` resources: the stack once, then copies of every other prod resource under new URNs."""
-    stack = [r for r in base.resources if r.type == "pulumi:pulumi:Stack"]
-    others = [r for r in base.resources if r.type != "pulumi:pulumi:Stack"]
-    resources: list[PlannedResource] = list(stack)
-    replica = 0
-    while len(resources) < count:
-        by_urn = {o.urn: f"{o.urn}-r{replica}" for o in others}
-
-        def remap(urn: str | None, by_urn: dict[str, str] = by_urn) -> str | None:
-            if urn is None:
-                return None
-            head, sep, tail = urn.rpartition("::")
-            if head in by_urn and sep:  # a provider reference: <urn>::<id>
-                return f"{by_urn[head]}::{tail}"
-            return by_urn.get(urn, urn)
-
-        for resource in others:
-            if len(resources) >= count:
-                break
-            resources.append(
-                resource.model_copy(
-                    update={
-                        "urn": by_urn[resource.urn],
-                        "parent": remap(resource.parent),
-                        "provider": remap(resource.provider),
-                        "dependencies": [remap(d) or d for d in resource.dependencies],
-                        "property_dependencies": {
-                            k: [remap(d) or d for d in v] for k, v in resource.property_dependencies.items()
-                        },
-                    }
-                )
-            )
-        replica += 1
-    return base.model_copy(update={"resources": resources})
-
-
-def timed(function: Callable[[], Any], repeat: int = 1) -> float:
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
-
-
-def cli_wall(args: Sequence[str]) -> float:
-    mlenv = Path(sys.executable).with_name("mlenv")
-    start = time.perf_counter()
-    subprocess.run([str(mlenv), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
-
-
-def _ignore(message: str, urn: str | None = None) -> None:
-    """A report_violation that keeps nothing: the floors measure work, not verdicts."""
-
-
-def in_process_floor(module: ModuleType, plan: Plan, config: dict[str, Any]) -> float:
-    """(a) the policies called directly; each resource's properties converted once."""
-    policies = list(module.POLICIES)
-    requests = build_requests(plan)
-    start = time.perf_counter()
-    converted = []
-    for resource in requests.stack.resources:
-        props = unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(resource.properties)))
-        opts = PolicyResourceOptions(
-            resource.options.protect,
-            list(resource.options.ignoreChanges),
-            None,
-            [],
-            PolicyCustomTimeouts(0, 0, 0),
-            [],
-            resource.parent,
+def checkov_binary() -> Path:
+    """Checkov in its own virtualenv, installed on first use (its pins clash with ours)."""
+    binary = CHECKOV_VENV / "bin" / "checkov"
+    if not binary.is_file():
+        print(f"installing {CHECKOV_SPEC} into {CHECKOV_VENV} (once) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
+        subprocess.run(
+            [str(CHECKOV_VENV / "bin" / "pip"), "install", "--quiet", CHECKOV_SPEC],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        converted.append((resource, props, opts))
-    analyzed = {ref.urn for ref, _ in requests.analyze}
-    for resource, props, opts in converted:
-        if resource.urn not in analyzed:
-            continue
-        for policy in policies:
-            if isinstance(policy, ResourceValidationPolicy) and policy.has_validation():
-                args = ResourceValidationArgs(
-                    resource.type,
-                    props,
-                    resource.urn,
-                    resource.name,
-                    opts,
-                    None,
-                    config.get(policy.name),
-                    {},
-                )
-                # The floor measures the work, not the verdict; unknowns end a policy as in the pack.
-                with contextlib.suppress(UnknownValueError, Exception):
-                    policy.validate(args, _ignore)
-    stack_resources = [
-        PolicyResource(r.type, props, r.urn, r.name, opts, None, None, [], {}) for r, props, opts in converted
-    ]
-    for policy in policies:
-        if isinstance(policy, StackValidationPolicy):
-            with contextlib.suppress(UnknownValueError, Exception):
-                policy.validate(StackValidationArgs(stack_resources, config.get(policy.name), {}), _ignore)
-    return time.perf_counter() - start
+    return binary
 
 
-def servicer_floor(module: ModuleType, plan: Plan, configure: Any, name: str) -> float:
-    """(b) the pack's servicer in-process with the runner's requests."""
-    servicer = _PolicyAnalyzerServicer(name, "0.0.1", list(module.POLICIES), EnforcementLevel.ADVISORY, None)
-    servicer.Configure(configure, None)  # type: ignore[no-untyped-call]
-    requests = build_requests(plan)
+def run_checkov(binary: Path, directory: Path) -> ProcessRun:
+    command = [
+        str(binary), "-d", str(directory), "--framework", "terraform_plan", "kubernetes",
+        "--skip-download", "--compact", "--quiet", "-o", "json",
+    ]  # fmt: skip
     start = time.perf_counter()
-    for _, request in requests.analyze:
-        servicer.Analyze(request, None)  # type: ignore[no-untyped-call]
-    servicer.AnalyzeStack(requests.stack, None)  # type: ignore[no-untyped-call]
-    return time.perf_counter() - start
+    process = subprocess.Popen(
+        command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(os.environ)
+    )
+    assert process.stdout is not None
+    stdout = process.stdout.read()
+    process.stdout.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    return ProcessRun(
+        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), stdout
+    )
+
+
+def checkov_counts(run: ProcessRun) -> str:
+    """Resources and checks Checkov reports (proof that it read what it was given)."""
+    try:
+        reports = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return "unreadable output"
+    reports = reports if isinstance(reports, list) else [reports]
+    parts = []
+    for report in reports:
+        summary = report.get("summary", {})
+        parts.append(
+            f"{report.get('check_type')}: {summary.get('resource_count')} resources, "
+            f"{summary.get('passed', 0) + summary.get('failed', 0)} checks"
+        )
+    return "; ".join(parts)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--stack", default="prod")
-    parser.add_argument("--resources", type=int, default=2000)
-    parser.add_argument("--pack", type=Path, default=PACK_DIR)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()
-    pack_dir: Path = args.pack.resolve()
-    pack_args = [] if pack_dir == PACK_DIR else ["--pack", str(pack_dir)]
+    source: Path = args.source.resolve()
+    checkov = checkov_binary()
 
-    # 1. mlenv check <stack> beyond the plan.
-    plan_cli = statistics.median(cli_wall(["plan", args.stack, "--json"]) for _ in range(args.repeat))
-    check_cli = statistics.median(cli_wall(["check", args.stack, *pack_args]) for _ in range(args.repeat))
-    plan_stack(args.stack)  # warm
-    base = plan_stack(args.stack)
-    plan_s = timed(lambda: plan_stack(args.stack), args.repeat)
-    timings = RunTimings()
-    runner_s = timed(lambda: check_plan(base, pack_dir=pack_dir, timings=timings), args.repeat)
-    print(f"mlenv check {args.stack} ({len(base.resources)} resources), pack {pack_dir}")
-    print(
-        f"  CLI processes (cold, median of {args.repeat}): check {check_cli:.2f} s, plan {plan_cli:.2f} s, "
-        f"check beyond plan {check_cli - plan_cli:.2f} s (target <= {TARGET_BEYOND_PLAN_S:.0f} s)"
-    )
-    print(
-        f"  in-process: plan {plan_s * 1000:.0f} ms; runner {runner_s * 1000:.0f} ms "
-        f"(start {timings.start * 1000:.0f}, configure {timings.configure * 1000:.0f}, "
-        f"Analyze {timings.analyze * 1000:.0f}, AnalyzeStack {timings.analyze_stack * 1000:.0f} ms)"
-    )
+    with tempfile.TemporaryDirectory(prefix="mlenv-bench-check-") as scratch:
+        project = prepare(source, Path(scratch))
+        stacks = sized_stacks(project, args.sizes)
+        print(f"source: {source}; median of {args.repeat} cold runs per size; ratios are within this run")
+        rows = measure_cold(project, stacks, ["check"], args.repeat)
+        print_scaling("mlenv check STACK (cold CLI process, plan included, pack process included)", rows)
 
-    # 2. Synthetic plan: runner vs floors.
-    big = synthetic_plan(base, args.resources)
-    n = len(big.resources)
-    module = load_pack_module(pack_dir)
-    with pack_session(
-        project=big.project, stack=big.stack, stack_config=big.config, pack_dir=pack_dir
-    ) as session:
-        info = session.info
-        config = reconcile(info)
-    configure = _configure_request(config)
-    props_config = {name: dict(entry.properties) for name, entry in config.items() if entry.properties}
-    floor_a = in_process_floor(module, big, props_config)
-    floor_b = servicer_floor(module, big, configure, info.name)
-    one = RunTimings()
-    runner_one = timed(lambda: check_plan(big, pack_dir=pack_dir, jobs=1, timings=one))
-    cores = os.cpu_count() or 1
-    jobs = max(2, min(cores, auto_jobs(n)))
-    many = RunTimings()
-    runner_many = timed(lambda: check_plan(big, pack_dir=pack_dir, jobs=jobs, timings=many))
-    same = (
-        check_plan(big, pack_dir=pack_dir, jobs=1).findings
-        == check_plan(big, pack_dir=pack_dir, jobs=jobs).findings
-    )
-
-    def per(seconds: float) -> str:
-        return f"{seconds:7.2f} s = {seconds / n * 1000:6.2f} ms/resource"
-
-    print(f"synthetic plan: {n} resources ({len(info.policies)} policies)")
-    print(f"  (a) policies in-process, props converted once : {per(floor_a)}")
-    print(f"  (b) pack servicer in-process (no process/gRPC): {per(floor_b)}")
-    print(
-        f"  runner, 1 pack process                        : {per(runner_one)} "
-        f"(start {one.start:.2f} s, Analyze {one.analyze:.2f} s, AnalyzeStack {one.analyze_stack:.2f} s)"
-    )
-    print(
-        f"  runner, {jobs} pack processes (sharded)          : {per(runner_many)} "
-        f"(start {many.start:.2f} s, Analyze+Stack overlapped {many.analyze:.2f} s); "
-        f"identical findings: {same}"
-    )
-    overhead = (runner_one - floor_b) / runner_one
-    print(
-        f"  ratios: runner/servicer {runner_one / floor_b:.2f}, servicer/in-process {floor_b / floor_a:.2f}, "
-        f"runner overhead {overhead:.0%} of total (target <= {TARGET_OVERHEAD:.0%}); "
-        f"sharding gain x{runner_one / runner_many:.2f} with {jobs} processes on {cores} cores"
-    )
-
-
-def _configure_request(config: Any) -> Any:
-    from pulumi.runtime.proto import analyzer_pb2
-
-    return analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=to_proto(config))
+        print(f"peer: Checkov ({CHECKOV_VENV}), same resources as Terraform plan JSON + manifests")
+        print("  resources  checkov CPU s  wall s  RSS MiB | mlenv/checkov CPU  wall | what Checkov read")
+        for stack, row in zip(stacks, rows, strict=True):
+            peer_dir = Path(scratch) / f"peer-{stack.name}"
+            plan_file = peer_dir / "plan.json"
+            run_cli(project, ["plan", stack.name, "--out", str(plan_file)])
+            write_peer_inputs(json.loads(plan_file.read_text(encoding="utf-8")), peer_dir / "inputs")
+            run_checkov(checkov, peer_dir / "inputs")  # its own caches warm, as mlenv's bytecode is
+            runs = [run_checkov(checkov, peer_dir / "inputs") for _ in range(args.repeat)]
+            cpu = statistics.median(r.cpu_s for r in runs)
+            wall = statistics.median(r.wall_s for r in runs)
+            target = TARGET_RATIO_2000 if stack.resources >= 2000 else TARGET_RATIO_PROD
+            print(
+                f"  {stack.resources:9d} {cpu:14.2f} {wall:7.2f} {max(r.peak_rss_mib for r in runs):8.0f} | "
+                f"{row['cpu_s'] / cpu:17.2f} {row['wall_s'] / wall:5.2f} | {checkov_counts(runs[-1])} "
+                f"(target <= {target})"
+            )
 
 
 if __name__ == "__main__":
