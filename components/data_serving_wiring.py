@@ -73,14 +73,17 @@ def served_models(serving: ServingSpec, catalog: Catalog | None = None) -> tuple
 
 def pools_to_wait_for(
     serving: ServingSpec, pools: Mapping[str, pulumi.Resource], device_plugin: pulumi.Resource | None
-) -> tuple[pulumi.Resource, ...]:
-    """The GPU pools the models run on, and the device plugin that advertises their GPUs: a
-    replica cannot become ready before both exist."""
-    used = sorted({model.pool for model in serving.models})
-    waits: list[pulumi.Resource] = [pools[name] for name in used if name in pools]
-    if device_plugin is not None and waits:
-        waits.append(device_plugin)
-    return tuple(waits)
+) -> dict[str, tuple[pulumi.Resource, ...]]:
+    """For each GPU pool a model runs on: that pool and the device plugin that advertises its GPUs.
+    A replica cannot become ready before both exist; a model waits for its own pool only (a
+    dependency on every pool made each workload depend on every node group, NodePool and launch
+    template of the stack, and a rollout of one pool hold up every model)."""
+    waits: dict[str, tuple[pulumi.Resource, ...]] = {}
+    for name in sorted({model.pool for model in serving.models}):
+        if name in pools:
+            plugin = (device_plugin,) if device_plugin is not None else ()
+            waits[name] = (pools[name], *plugin)
+    return waits
 
 
 def serving_args(
@@ -90,7 +93,7 @@ def serving_args(
     artifacts: ArtifactStore,
     cluster: EksCluster,
     feature_store: FeatureStore | None,
-    wait_for: Sequence[pulumi.Resource],
+    wait_for: Mapping[str, Sequence[pulumi.Resource]],
 ) -> ServingArgs:
     """Serving reads the models bucket with the artifact key, on this cluster, and models that
     use features also get the feature store's read policy."""
@@ -110,5 +113,5 @@ def serving_args(
         clients=tuple(serving.clients),
         egress_cidrs=tuple(serving.egress_cidrs),
         feature_read_policy=feature_store.reader_policy if feature_store is not None else None,
-        wait_for=tuple(wait_for),
+        wait_for={pool: tuple(waits) for pool, waits in wait_for.items()},
     )

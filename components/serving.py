@@ -12,8 +12,8 @@ names, and ingress to each model's port only from the clients the spec names.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -72,9 +72,10 @@ class ServingArgs:
     """"deployment" (default): plain Deployments; "kserve": KServe InferenceServices."""
     feature_read_policy: aws.iam.Policy | None = None
     """The feature store's read policy, attached for models with ``uses_features``. Default none."""
-    wait_for: Sequence[pulumi.Resource] = ()
-    """What model servers need before they can become ready (their GPU pools, the device plugin):
-    the workloads are created after these. Default nothing."""
+    wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """By GPU pool name, what the servers of a model on that pool need before they can become
+    ready (that pool, the device plugin): a model's workload is created after its own pool's
+    entry only, so one pool's rollout never holds up models on the others. Default nothing."""
 
 
 def model_uri(bucket: str, model_path: str) -> str:
@@ -163,9 +164,12 @@ class Serving(pulumi.ComponentResource):
         self._service_accounts(args)
         self._network_policies()
         self.workloads = {}
-        self._workload_opts = pulumi.ResourceOptions(
-            parent=self, provider=args.k8s_provider, depends_on=[self.namespace, *args.wait_for]
-        )
+        self._workload_opts = {
+            pool: pulumi.ResourceOptions(
+                parent=self, provider=args.k8s_provider, depends_on=[self.namespace, *waits]
+            )
+            for pool, waits in args.wait_for.items()
+        }
         for model in args.models:
             self._model(model)
         self.endpoints = {m.spec.name: endpoint_url(m.spec, ns, args.runtime) for m in args.models}
@@ -176,6 +180,10 @@ class Serving(pulumi.ComponentResource):
                 "role_arns": {sa: role.arn for sa, role in self.roles.items()},
             }
         )
+
+    def _workload_opts_for(self, model: ServedModelSpec) -> pulumi.ResourceOptions:
+        """A model's workload waits for the namespace and its own pool's ``wait_for`` entry."""
+        return self._workload_opts.get(model.pool) or self._k8s_ns
 
     def _meta(self, name: str, extra: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(
@@ -310,7 +318,7 @@ class Serving(pulumi.ComponentResource):
                         metadata=k8s.meta.v1.ObjectMetaArgs(labels={**self._labels, **selector}), spec=pod
                     ),
                 ),
-                opts=self._workload_opts,
+                opts=self._workload_opts_for(spec),
             )
             k8s.core.v1.Service(
                 f"{env}-{name}",
@@ -407,7 +415,7 @@ class Serving(pulumi.ComponentResource):
                 },
             ),
             spec={"predictor": predictor},
-            opts=self._workload_opts,
+            opts=self._workload_opts_for(spec),
         )
 
 

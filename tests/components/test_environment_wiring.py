@@ -127,6 +127,35 @@ def test_model_servers_wait_for_their_pool_and_the_device_plugin(plan: Plan) -> 
         assert depends & (plugin_children | {plugin.urn})
 
 
+@pytest.fixture(scope="module")
+def two_serving_pools(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """Prod with a second serving pool and the support-chat model moved onto it."""
+    source = Path(stacks.offline.engine.STACKS_DIR) / "Pulumi.prod.yaml"
+    document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    environment = document["config"]["mlenv:environment"]
+    serving_pool = next(p for p in environment["gpu_pools"] if p["name"] == "serving")
+    environment["gpu_pools"].append({**serving_pool, "name": "chat", "min_size": 2})
+    for model in environment["serving"]["models"]:
+        if model["name"] == "support-chat":
+            model["pool"] = "chat"
+    directory = tmp_path_factory.mktemp("stacks")
+    (directory / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    return plan_stack("prod", stacks_dir=directory)
+
+
+def test_a_model_waits_for_its_own_pool_not_the_others(two_serving_pools: Plan) -> None:
+    plan = two_serving_pools
+    test_model_servers_wait_for_their_pool_and_the_device_plugin(plan)
+    spec = spec_of(plan)
+    assert spec.serving is not None
+    assert len({m.pool for m in spec.serving.models}) == 2
+    pools = gpu_pools(plan)
+    deployments = {r.inputs["metadata"]["name"]: r for r in below(plan, DEPLOYMENT, SERVING)}
+    for model in spec.serving.models:
+        others = {r.urn for name, c in pools.items() if name != model.pool for r in plan.descendants(c.urn)}
+        assert not others & set(deployments[model.name].dependencies), model.name
+
+
 def policy_statements(resource: PlannedResource) -> list[dict[str, Any]]:
     statements: list[dict[str, Any]] = json.loads(resource.plain_inputs()["policy"])["Statement"]
     return statements
