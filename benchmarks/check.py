@@ -68,7 +68,11 @@ def run_checkov(binary: Path, directory: Path) -> ProcessRun:
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     return ProcessRun(
-        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), stdout
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        os.waitstatus_to_exitcode(status),
+        stdout,
     )
 
 
@@ -90,8 +94,12 @@ def checkov_counts(run: ProcessRun) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()

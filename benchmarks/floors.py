@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pulumi
-import pulumi.runtime.stack as pulumi_stack
 import pulumi_aws as aws
 from pulumi.runtime.mocks import MockMonitor
 
@@ -60,14 +59,15 @@ def _chain(group: pulumi.ComponentResource, prefix: str, size: int) -> None:
             bucket = aws.s3.Bucket(name, bucket=name, tags=tags, opts=opts)
             previous_arn = bucket.arn
         elif kind == 1:
-            role = aws.iam.Role(
-                name, assume_role_policy=previous_arn.apply(_policy), tags=tags, opts=opts
-            )
+            role = aws.iam.Role(name, assume_role_policy=previous_arn.apply(_policy), tags=tags, opts=opts)
             previous_arn = role.arn
         elif kind == 2:
             log_group = aws.cloudwatch.LogGroup(
-                name, name=previous_arn.apply(lambda a: f"/bench/{a[-40:]}"), kms_key_id=key.arn,
-                tags=tags, opts=opts,
+                name,
+                name=previous_arn.apply(lambda a: f"/bench/{a[-40:]}"),
+                kms_key_id=key.arn,
+                tags=tags,
+                opts=opts,
             )
             previous_arn = log_group.arn
         else:
@@ -104,7 +104,9 @@ def bare_program(count: int) -> Callable[[], None]:
 def run_floor(program: Callable[[], None]) -> float:
     monitor = MockMonitor(PlainMocks())
     start = time.process_time()
-    failure = run_isolated(program, monitor=monitor, config={}, secret_keys=[], project="bench", stack="floor")
+    failure = run_isolated(
+        program, monitor=monitor, config={}, secret_keys=[], project="bench", stack="floor"
+    )
     elapsed = time.process_time() - start
     if failure is not None:
         raise failure
@@ -126,11 +128,12 @@ class WaitCounter:
         return await self._original(pending, **kwargs)
 
     def __enter__(self) -> WaitCounter:
-        pulumi_stack.asyncio.wait = self.wait  # type: ignore[assignment]
+        # The SDK's stack module calls asyncio.wait through the asyncio module: count it there.
+        setattr(asyncio, "wait", self.wait)  # noqa: B010
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pulumi_stack.asyncio.wait = self._original
+        setattr(asyncio, "wait", self._original)  # noqa: B010
 
 
 def main() -> None:

@@ -42,11 +42,15 @@ TARGET_LINEARITY = 1.2
 def prepare(source: Path, scratch: Path) -> Path:
     """A scratch copy of ``source``'s project with these benchmark scripts beside it."""
     project = copy_project(source, scratch)
-    shutil.copytree(REPO_ROOT / "benchmarks", project / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "benchmarks", project / "benchmarks", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return project
 
 
-def measure_cold(project: Path, stacks: list[SizedStack], args: list[str], repeat: int) -> list[dict[str, Any]]:
+def measure_cold(
+    project: Path, stacks: list[SizedStack], args: list[str], repeat: int
+) -> list[dict[str, Any]]:
     """Median wall and largest peak RSS of ``repeat`` cold runs of ``mlenv <args> STACK`` per size."""
     rows: list[dict[str, Any]] = []
     for stack in stacks:
@@ -68,7 +72,9 @@ def measure_cold(project: Path, stacks: list[SizedStack], args: list[str], repea
 
 def print_scaling(title: str, rows: list[dict[str, Any]]) -> None:
     print(title)
-    print("  resources  wall s   CPU s  peak RSS MiB  CPU ms/res  marginal CPU ms/res  marginal KiB/res  exit")
+    print(
+        "  resources  wall s   CPU s  peak RSS MiB  CPU ms/res  marginal CPU ms/res  marginal KiB/res  exit"
+    )
     previous: dict[str, Any] | None = None
     for row in rows:
         n, wall, cpu, rss = row["resources"], row["wall_s"], row["cpu_s"], row["rss_mib"]
@@ -88,7 +94,8 @@ def print_scaling(title: str, rows: list[dict[str, Any]]) -> None:
         last = (rows[-1]["cpu_s"] - rows[-2]["cpu_s"]) / (rows[-1]["resources"] - rows[-2]["resources"])
         print(
             f"  linearity: marginal CPU ms/resource {rows[-2]['resources']}->{rows[-1]['resources']} over "
-            f"{rows[0]['resources']}->{rows[1]['resources']} = {last / first:.2f} (target <= {TARGET_LINEARITY}); "
+            f"{rows[0]['resources']}->{rows[1]['resources']} = {last / first:.2f} "
+            f"(target <= {TARGET_LINEARITY}); "
             f"memory {rows[-1]['rss_mib'] * 1024 / rows[-1]['resources']:.0f} KiB per resource at "
             f"{rows[-1]['resources']} (peak RSS / resources)"
         )
@@ -99,15 +106,23 @@ def floors(project: Path, stack: str, repeat: int, waits_only: bool = False) -> 
     if waits_only:
         command.append("--waits-only")
     output = subprocess.run(
-        command, cwd=project, env={**os.environ, "PYTHONPATH": str(project)},
-        check=True, capture_output=True, text=True,
+        command,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()
@@ -123,7 +138,8 @@ def main() -> None:
         if prod is not None:
             print(
                 f"  mlenv plan prod cold: {prod['cpu_s']:.2f} s CPU, {prod['wall_s']:.2f} s wall "
-                f"(target <= {TARGET_COLD_PROD_S:.0f} s on an idle machine; wall includes waiting for the cores)"
+                f"(target <= {TARGET_COLD_PROD_S:.0f} s on an idle machine; wall includes waiting for "
+                "the cores)"
             )
 
         f = floors(project, "prod", args.repeat)
@@ -137,11 +153,14 @@ def main() -> None:
             f"  -> program/fair floor = {f['program_s'] / f['fair_floor_s']:.2f}"
         )
         print(
-            f"  bare floor (old: 2-input CustomResources, no parents/deps): {f['bare_floor_s'] * 1000:7.0f} ms"
+            "  bare floor (old: 2-input CustomResources, no parents/deps): "
+            f"{f['bare_floor_s'] * 1000:7.0f} ms"
             f"  -> program/bare floor = {f['program_s'] / f['bare_floor_s']:.2f} (says little: nothing real)"
         )
         print("Pulumi SDK wait_for_rpcs (asyncio.wait over every pending Output per wake-up):")
-        for stack in sorted({stacks[1], stacks[-1]} if len(stacks) > 1 else set(stacks), key=lambda s: s.resources):
+        for stack in sorted(
+            {stacks[1], stacks[-1]} if len(stacks) > 1 else set(stacks), key=lambda s: s.resources
+        ):
             w = floors(project, stack.name, 1, waits_only=True)
             average = w["wait_pending_total"] / max(1, w["wait_calls"])
             print(

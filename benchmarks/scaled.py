@@ -76,7 +76,7 @@ def base_environment(project: Path) -> tuple[str, dict[str, Any]]:
 
 def scaled_environment(base: Mapping[str, Any], extra: int) -> dict[str, Any]:
     """``base`` plus ``extra`` units, each a GPU pool and one model served from it."""
-    environment = json.loads(json.dumps(base))
+    environment: dict[str, Any] = json.loads(json.dumps(base))
     pools: list[dict[str, Any]] = environment["gpu_pools"]
     template = next(p for p in pools if p["name"] == UNIT_POOL)
     models: list[dict[str, Any]] = environment["serving"]["models"]
@@ -127,7 +127,9 @@ def run_cli(project: Path, args: Sequence[str], *, capture: bool = False) -> Pro
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
-    return ProcessRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode, stdout)
+    return ProcessRun(
+        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode, stdout
+    )
 
 
 def plan_size(project: Path, stack: str) -> int:

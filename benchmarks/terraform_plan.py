@@ -62,7 +62,7 @@ def terraform_values(value: Any, *, keep_keys: bool = False) -> Any:
         for key, item in value.items():
             name = key if keep_keys else snake(key)
             inner = terraform_values(item, keep_keys=key in _KEEP_KEYS)
-            converted[name] = [inner] if isinstance(inner, dict) and not (key in _KEEP_KEYS) else inner
+            converted[name] = [inner] if isinstance(inner, dict) and key not in _KEEP_KEYS else inner
         return converted
     if isinstance(value, list):
         return [terraform_values(v) for v in value]
