@@ -64,6 +64,9 @@ def copy_project(source: Path, scratch: Path) -> Path:
             shutil.copytree(path, target / part, ignore=ignore)
         elif path.is_file():
             shutil.copy2(path, target / part)
+    # The pack's PulumiPolicy.yaml names ../.venv as its virtualenv (the interpreter the Pulumi CLI
+    # and `mlenv check` start it with): the one running this benchmark.
+    (target / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     return target
 
 
