@@ -7,6 +7,7 @@ port. Importing this module only builds ``POLICIES``; nothing registers itself o
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ if __name__ == "__main__" and not __package__:
 
 from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
+from policies import analyzer_servicer
 from policies.compute import (
     eks_control_plane_logs,
     eks_private_endpoint,
@@ -165,8 +167,23 @@ POLICIES: list[Policy] = [*RULES, waived_violations(RULES), waivers_are_valid(RU
 """Everything the pack enforces: the rules, then the two waiver policies."""
 
 
+def answer_interrupts() -> None:
+    """Stop on SIGINT even when started with it ignored.
+
+    The Pulumi CLI and `mlenv check` stop a pack with an interrupt, then a kill after a grace
+    period. A process started in the background (``&``, nohup, some CI runners) inherits SIGINT
+    ignored, and CPython then installs no KeyboardInterrupt handler
+    (https://docs.python.org/3/library/signal.html#execution-of-python-signal-handlers), so
+    PolicyPack's ``except KeyboardInterrupt`` never runs and every stop waited the whole grace.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
     """Start the analyzer: serves gRPC and prints its port until the process is stopped."""
+    answer_interrupts()
+    analyzer_servicer.install()
     PolicyPack(
         name=PACK_NAME,
         policies=POLICIES,
