@@ -149,11 +149,29 @@ def pack_environment(
     return env
 
 
+def interrupt_signal(pid: int) -> signal.Signals:
+    """SIGINT, as the Pulumi CLI sends; SIGTERM to a process that ignores SIGINT.
+
+    A pack started from an mlenv that runs in the background (``&``, nohup, some CI runners)
+    inherits SIGINT ignored (POSIX: ignored signals stay ignored across exec) and would sit out the
+    whole STOP_GRACE_S before its kill. Our pack re-arms SIGINT itself (policies/__main__.py); this
+    covers any other pack. Linux reports the ignored set as the hex mask ``SigIgn`` in
+    /proc/<pid>/status (proc(5)); elsewhere SIGINT is sent as before.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("SigIgn:"):
+                ignored = int(line.split()[1], 16)
+                if ignored & (1 << (signal.SIGINT - 1)):
+                    return signal.SIGTERM
+    return signal.SIGINT
+
+
 class PackProcess:
     """One running policy pack: ``with PackProcess(...) as pack: pack.analyze(request)``.
 
     The process is stopped on every path out of the ``with`` block: an interrupt to its process
-    group, then a kill after STOP_GRACE_S.
+    group (``interrupt_signal``), then a kill after STOP_GRACE_S.
     """
 
     def __init__(
@@ -252,7 +270,7 @@ class PackProcess:
             return
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGINT)
+                os.killpg(process.pid, interrupt_signal(process.pid))
             try:
                 process.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
