@@ -16,7 +16,11 @@ CONSOLE_SCRIPT = "import sys; sys.argv[0] = 'mlenv'; from stacks.cli.app import 
 
 def mlenv(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", CONSOLE_SCRIPT, *args], capture_output=True, text=True, check=False, timeout=600
+        [sys.executable, "-c", CONSOLE_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
 
 
