@@ -34,9 +34,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
+## bench: plan and check at 150-2,000 resources, floors, Checkov peer (benchmarks/README.md); a few minutes
+BENCH_REPEAT ?= 1
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.plan
-	$(BIN)/python -m benchmarks.check
+	$(BIN)/python -m benchmarks.plan --repeat $(BENCH_REPEAT)
+	$(BIN)/python -m benchmarks.check --repeat $(BENCH_REPEAT)
 	$(BIN)/python -m benchmarks.time_to_first_gpu
 
 ## mutation: weaken each hardening default in a temp copy and print the suite's kill rate (slow; not in test)
