@@ -5,6 +5,8 @@ Prints figures; asserts nothing.
   started as the Pulumi CLI starts it, every Analyze and the AnalyzeStack over gRPC, the report),
   over the stacks of ``benchmarks/scaled.py``; median of ``--repeat`` runs. CPU seconds are those
   of the CLI and of the pack processes it waited for (wait4), wall seconds are printed beside them.
+* the pack's servicer in-process at the largest size (``benchmarks/pack_floors.py``):
+  pulumi-policy's own against the pack's once-per-request conversion, CPU seconds.
 * Checkov (the tool reviewers of Terraform pull requests run): installed by this benchmark into
   its own virtualenv (``~/.cache/mlenv-bench/checkov-3``, from PyPI, ``CHECKOV_SPEC``), run cold
   as ``checkov -d DIR --framework terraform_plan kubernetes --skip-download -o json`` over the
@@ -112,6 +114,18 @@ def main() -> None:
         print(f"source: {source}; median of {args.repeat} cold runs per size; ratios are within this run")
         rows = measure_cold(project, stacks, ["check"], args.repeat)
         print_scaling("mlenv check STACK (cold CLI process, plan included, pack process included)", rows)
+
+        biggest = stacks[-1]
+        command = [sys.executable, "-m", "benchmarks.pack_floors", "--stack", biggest.name]
+        env = {**os.environ, "PYTHONPATH": str(project)}
+        output = subprocess.run(command, cwd=project, env=env, check=True, capture_output=True, text=True)
+        servicers = json.loads(output.stdout.strip().splitlines()[-1])
+        once = servicers["once_s"]
+        print(
+            f"pack servicer in-process at {biggest.resources} resources (CPU s, no process, no gRPC): "
+            f"pulumi-policy's {servicers['stock_s']:.2f} s; once-per-request "
+            + (f"{once:.2f} s (x{servicers['stock_s'] / once:.1f})" if once else "n/a in this checkout")
+        )
 
         print(f"peer: Checkov ({CHECKOV_VENV}), same resources as Terraform plan JSON + manifests")
         print("  resources  checkov CPU s  wall s  RSS MiB | mlenv/checkov CPU  wall | what Checkov read")
