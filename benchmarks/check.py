@@ -104,9 +104,10 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--no-peer", action="store_true", help="skip Checkov (e.g. for a before run)")
     args = parser.parse_args()
     source: Path = args.source.resolve()
-    checkov = checkov_binary()
+    checkov = None if args.no_peer else checkov_binary()
 
     with tempfile.TemporaryDirectory(prefix="mlenv-bench-check-") as scratch:
         project = prepare(source, Path(scratch))
@@ -127,6 +128,8 @@ def main() -> None:
             + (f"{once:.2f} s (x{servicers['stock_s'] / once:.1f})" if once else "n/a in this checkout")
         )
 
+        if checkov is None:
+            return
         print(f"peer: Checkov ({CHECKOV_VENV}), same resources as Terraform plan JSON + manifests")
         print("  resources  checkov CPU s  wall s  RSS MiB | mlenv/checkov CPU  wall | what Checkov read")
         for stack, row in zip(stacks, rows, strict=True):
