@@ -28,6 +28,7 @@ from components.network import Network
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.scheduling import LABEL_POOL, LABEL_PURPOSE
 from components.stateful import stateful_options
+from components.system_ami import system_ami_release
 from components.tags import Tagging
 from stacks.spec.model import SystemPoolSpec
 
@@ -340,16 +341,15 @@ class EksCluster(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
+            # Pinned: without a release version EKS picks its latest AMI release (components/system_ami.py).
+            release_version=system_ami_release(args.version),
+            # No autoscaler owns the system nodes (Karpenter manages GPU pools only): the group runs
+            # min_size nodes, and desiredSize is this program's like every other input.
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.min_size
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={LABEL_POOL: "system", LABEL_PURPOSE: "system"},
             tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=after,
-                # The autoscaler owns the node count between min and max.
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )

@@ -12,12 +12,16 @@ from components.cluster import EksCluster, EksClusterArgs, cluster_name
 from components.data_serving_wiring import feature_store_args, pools_to_wait_for, serving_args
 from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from components.feature_store import FeatureStore, feature_store_outputs
+from components.gpu_capacity import GpuCapacity, GpuCapacityArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from components.ledger_table import ExperimentLedger, ExperimentLedgerArgs, platform_quotas
 from components.log_encryption import LogsKey, LogsKeyArgs, control_plane_log_group_name, flow_log_group_name
 from components.network import Network, NetworkArgs
 from components.serving import Serving, serving_outputs
 from components.tags import Tagging
+from images.catalog import load_catalog
+from images.instance_types import load_instance_types
 from stacks.experiments.durations import to_iso
 from stacks.spec.model import EnvironmentSpec
 
@@ -43,6 +47,10 @@ class MlEnvironment(pulumi.ComponentResource):
     network: Network | None = None
     cluster: EksCluster | None = None
     gpu_pools: dict[str, GpuNodePool]
+    """Static (EFA) pools, by name."""
+    karpenter: Karpenter | None = None
+    gpu_capacity: GpuCapacity | None = None
+    """Elastic pools: NodePools and EC2NodeClasses."""
     device_plugin: NvidiaDevicePlugin | None = None
     feature_store: FeatureStore | None = None
     serving: Serving | None = None
@@ -120,6 +128,8 @@ class MlEnvironment(pulumi.ComponentResource):
                 nat_gateways=spec.network.nat_gateways,
                 flow_log_retention_days=spec.network.flow_log_retention_days,
                 logs_key=self.logs_key.key,
+                # Karpenter launches elastic-pool nodes into the subnets tagged for this cluster.
+                private_subnet_tags={DISCOVERY_TAG: cluster_name(spec.name)},
             ),
             opts=children,
         )
@@ -141,7 +151,7 @@ class MlEnvironment(pulumi.ComponentResource):
             ),
             opts=children,
         )
-        for pool in spec.gpu_pools:
+        for pool in (p for p in spec.gpu_pools if p.capacity == "static"):
             self.gpu_pools[pool.name] = GpuNodePool(
                 f"{spec.name}-{pool.name}",
                 GpuNodePoolArgs(
@@ -154,12 +164,53 @@ class MlEnvironment(pulumi.ComponentResource):
                 ),
                 opts=children,
             )
+        self._elastic(spec, tagging, children)
         if spec.gpu_pools:
             self.device_plugin = NvidiaDevicePlugin(
                 f"{spec.name}-nvidia-device-plugin",
                 NvidiaDevicePluginArgs(tagging=tagging, cluster=self.cluster),
                 opts=children,
             )
+
+    def _elastic(self, spec: EnvironmentSpec, tagging: Tagging, children: pulumi.ResourceOptions) -> None:
+        """Karpenter (every platform cluster has it) and the elastic pools' NodePools."""
+        assert self.cluster is not None
+        catalog = load_catalog()
+        elastic = [p for p in spec.gpu_pools if p.capacity == "elastic"]
+        self.karpenter = Karpenter(
+            f"{spec.name}-karpenter",
+            KarpenterArgs(
+                environment=spec.name,
+                tagging=tagging,
+                region=spec.region,
+                cluster=self.cluster,
+                ami_ids=sorted({catalog.ami(p.image, spec.region) for p in elastic}),
+                catalog=catalog,
+            ),
+            opts=children,
+        )
+        if elastic:
+            self.gpu_capacity = GpuCapacity(
+                f"{spec.name}-gpu-capacity",
+                GpuCapacityArgs(
+                    environment=spec.name,
+                    tagging=tagging,
+                    region=spec.region,
+                    cluster_name=self.cluster.cluster.name,
+                    karpenter=self.karpenter,
+                    k8s_provider=self.cluster.k8s_provider,
+                    pools=elastic,
+                    catalog=catalog,
+                ),
+                opts=children,
+            )
+
+    def _pool_resources(self) -> dict[str, pulumi.Resource]:
+        """Every GPU pool's resource by pool name: static node groups and elastic NodePools."""
+        pools: dict[str, pulumi.Resource] = dict(self.gpu_pools)
+        if self.gpu_capacity is not None:
+            pools.update(self.gpu_capacity.node_pools)
+        return pools
 
     def _data_and_serving(
         self, spec: EnvironmentSpec, stack: str, tagging: Tagging, children: pulumi.ResourceOptions
@@ -188,7 +239,7 @@ class MlEnvironment(pulumi.ComponentResource):
                     artifacts=self.artifacts,
                     cluster=self.cluster,
                     feature_store=self.feature_store,
-                    wait_for=pools_to_wait_for(spec.serving, self.gpu_pools, self.device_plugin),
+                    wait_for=pools_to_wait_for(spec.serving, self._pool_resources(), self.device_plugin),
                 ),
                 opts=children,
             )
@@ -224,8 +275,21 @@ class MlEnvironment(pulumi.ComponentResource):
             "cluster_security_group_id": self.cluster.security_group_id,
             "oidc_provider_arn": self.cluster.oidc_provider.arn,
             "oidc_provider_url": self.cluster.oidc_provider.url,
-            "gpu_pools": {name: pool.outputs() for name, pool in self.gpu_pools.items()},
+            "gpu_pools": self._pool_outputs(),
+            # {catalog image id -> EC2NodeClass name}: experiments put their NodePool on these.
+            "gpu_node_classes": dict(self.gpu_capacity.image_classes) if self.gpu_capacity else {},
         }
+
+    def _pool_outputs(self) -> dict[str, Any]:
+        """Per GPU pool, in spec order: how it gets capacity, its image and how that image was built."""
+        catalog, data = load_catalog(), load_instance_types()
+        outputs: dict[str, Any] = {}
+        for pool in self.spec.gpu_pools:
+            if pool.name in self.gpu_pools:
+                outputs[pool.name] = self.gpu_pools[pool.name].outputs()
+            elif self.gpu_capacity is not None:
+                outputs[pool.name] = self.gpu_capacity.pool_outputs(pool, catalog, self.spec.region, data)
+        return outputs
 
     def _ledger_outputs(self) -> dict[str, Any]:
         """The experiment ledger table experiments and `mlenv exp` use; empty without one."""

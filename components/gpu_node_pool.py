@@ -1,4 +1,7 @@
-"""GpuNodePool: one EKS managed node group on one pinned image from images/catalog.yaml.
+"""GpuNodePool: a static GPU pool, one fixed-size EKS managed node group on one pinned catalog image.
+
+Only multi-node EFA training pools are static (``capacity: static``); every other GPU pool is a
+Karpenter NodePool (components/gpu_capacity.py).
 
 The launch template names the catalog's AMI for the region (no SSM "recommended" lookups), so
 ``ami_type`` is CUSTOM and the node bootstraps through an AL2023 nodeadm NodeConfig in the user
@@ -267,10 +270,10 @@ class GpuNodePool(pulumi.ComponentResource):
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
             ),
+            # A static pool has a fixed size (stacks/spec/capacity_rules.py: min_size == max_size) and
+            # no autoscaler: desiredSize is this program's, never ignored.
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=pool.min_size,
-                max_size=pool.max_size,
-                desired_size=pool.desired_size if pool.desired_size is not None else pool.min_size,
+                min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.min_size
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels=labels,
@@ -279,8 +282,6 @@ class GpuNodePool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*role.attachments, args.cluster.system_node_group],
-                # The autoscaler owns the node count between min and max; nothing else is ignored.
-                ignore_changes=["scalingConfig.desiredSize"],
                 # Blue/green: a new image changes nodeGroupName, which EKS can only do by replacing the
                 # node group. Create the new group first (it has a different name, so both can exist)
                 # and delete the old one after, so GPU capacity never drops to zero mid-rollout.
@@ -300,6 +301,7 @@ class GpuNodePool(pulumi.ComponentResource):
         """What the stack exports about this pool: the image it runs and how that image was built
         (the catalog entry's provenance), so a running pool traces back to its golden-image build."""
         return {
+            "capacity": "static",
             "node_group": self.node_group.node_group_name,
             "image_id": self.image.id,
             "ami_id": self.ami_id,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import string
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
@@ -139,6 +139,8 @@ class NetworkArgs:
     logs_key: aws.kms.Key | None = None
     """The key that encrypts the flow-log group (components/log_encryption.py). Default none:
     CloudWatch Logs' own encryption."""
+    private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
+    """Extra tags on the private (node) subnets, e.g. Karpenter's discovery tag. Default none."""
 
 
 class Network(pulumi.ComponentResource):
@@ -212,7 +214,7 @@ class Network(pulumi.ComponentResource):
                 cidr_block=private_cidr,
                 availability_zone=zone,
                 map_public_ip_on_launch=False,
-                tags={**named(f"private-{zone}"), INTERNAL_ELB_ROLE_TAG: "1"},
+                tags={**named(f"private-{zone}"), INTERNAL_ELB_ROLE_TAG: "1", **args.private_subnet_tags},
                 opts=child,
             )
             self.public_subnets.append(public)

@@ -174,10 +174,21 @@ class HelmChart(_Frozen):
     """A Helm chart pinned to one exact version, and the catalog container it deploys."""
 
     name: CatalogId
-    repository: Annotated[str, StringConstraints(pattern=r"^https://\S+$")]
+    repository: Annotated[str, StringConstraints(pattern=r"^(https|oci)://\S+$")]
+    """An https:// chart repository, or an oci:// registry path (the chart is ``<repository>/<chart>``)."""
     chart: CatalogId
     version: Annotated[str, StringConstraints(pattern=CHART_VERSION_PATTERN)]
     container: CatalogId
+
+    @property
+    def oci(self) -> bool:
+        """Whether the chart is an OCI artifact (Helm installs it as ``oci://.../<chart>``, no repo)."""
+        return self.repository.startswith("oci://")
+
+    @property
+    def reference(self) -> str:
+        """What Helm installs: ``oci://<registry path>/<chart>`` for OCI charts, else the chart name."""
+        return f"{self.repository}/{self.chart}" if self.oci else self.chart
 
 
 def _with_ids(table: Any) -> Any:

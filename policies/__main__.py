@@ -68,6 +68,15 @@ from policies.gpu_workloads import (
     workload_cuda_compatible,
 )
 from policies.iam import iam_trust_scoped, no_broad_managed_policies, no_wildcard_iam
+from policies.karpenter import (
+    karpenter_image_pinned,
+    node_class_ami_pinned,
+    node_class_imdsv2,
+    node_class_volumes_encrypted,
+    node_pool_gpu_limit,
+    node_pool_gpu_taint,
+    serving_pool_budgets,
+)
 from policies.keys_and_logs import kms_keys_have_key_policy, log_groups_encrypted_and_retained
 from policies.kubernetes import (
     namespace_pod_security,
@@ -140,6 +149,14 @@ RULES: list[MlenvPolicy] = [
     gpu_workloads_set_limits,
     gpu_workloads_match_a_pool,
     workload_cuda_compatible,
+    # Karpenter: elastic GPU pools and their controller
+    node_class_ami_pinned,
+    node_class_imdsv2,
+    node_class_volumes_encrypted,
+    node_pool_gpu_limit,
+    node_pool_gpu_taint,
+    serving_pool_budgets,
+    karpenter_image_pinned,
     # drift
     mlenv_tags_present,
     mlenv_labels_present,

@@ -17,6 +17,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, Policy, PolicyConfigSchema
 
 from components.addons import ADDON_VERSIONS
+from components.karpenter_iam import UNSCOPED_ACTIONS
 from images.catalog import load_catalog
 from policies import resource_types as T
 from stacks.experiments.quotas import PlatformQuotas
@@ -102,6 +103,12 @@ PROPERTIES: Mapping[str, Mapping[str, Any]] = {
         "default": 90,
         "description": "Fewest days a CloudWatch log group may keep logs (flow logs, control-plane audit).",
     },
+    "unscopable_actions": _strings(
+        UNSCOPED_ACTIONS,
+        "Actions a statement may grant on resource '*' (when it grants nothing else): those IAM has no "
+        "resource type for (ec2:Describe*, pricing:GetProducts, iam:ListInstanceProfiles; Service "
+        "Authorization Reference) and the Karpenter reference policy's condition-scoped zonal-shift read.",
+    ),
     "forbidden_managed_policies": _strings(
         ["AdministratorAccess", "PowerUserAccess", "IAMFullAccess"],
         "AWS managed policies that grant everything in a service or account.",

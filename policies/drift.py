@@ -175,7 +175,7 @@ def check_helm_pinned(args: ResourceValidationArgs, report: Report) -> None:
     chart, version = get(args.props, "chart"), get(args.props, "version")
     repo = get(args.props, "repositoryOpts.repo")
     pinned = load_catalog().helm_charts
-    entry = next((c for c in pinned.values() if c.chart == chart), None)
+    entry = next((c for c in pinned.values() if chart in (c.chart, c.reference)), None)
     if entry is None:
         report(
             f"chart {chart!r} is not in images/catalog.yaml helm_charts: pin it there (repository, "
@@ -184,7 +184,11 @@ def check_helm_pinned(args: ResourceValidationArgs, report: Report) -> None:
         return
     if version != entry.version:
         report(f"chart {chart}: set version={entry.version!r} (the catalog's pin), found {version!r}")
-    if repo != entry.repository:
+    if entry.oci:
+        # An OCI chart is named by its full reference and has no chart repository.
+        if chart != entry.reference or repo is not None:
+            report(f"chart {chart}: install it as chart={entry.reference!r} without repository_opts")
+    elif repo != entry.repository:
         report(f"chart {chart}: install it from {entry.repository} (repository_opts.repo), found {repo!r}")
 
 

@@ -3,7 +3,7 @@ compatibility (images/compat.py) and EFA pools confined to one subnet and a plac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,18 +129,25 @@ class GpuPool:
     image: ImageEntry | None
 
 
-def gpu_pools(args: StackValidationArgs) -> Iterator[GpuPool]:
-    """Every GPU node group of the stack; not applicable when there is none."""
-    groups = [(g, gpu_instance_types(g.props)) for g in of_type(args.resources, T.EKS_NODE_GROUP)]
-    groups = [(g, gpus) for g, gpus in groups if gpus]
-    if not groups:
-        args.not_applicable("the stack has no GPU node group")
+def all_gpu_pools(resources: Iterable[PolicyResource]) -> Iterator[GpuPool]:
+    """Every GPU node group among ``resources``, with its launch template and catalog image."""
+    groups = [(g, gpu_instance_types(g.props)) for g in of_type(resources, T.EKS_NODE_GROUP)]
     for group, gpus in groups:
+        if not gpus:
+            continue
         templates = of_type(linked(group, "launchTemplate"), T.LAUNCH_TEMPLATE)
         template = templates[0] if templates else None
         ami = get(template.props, "imageId") if template is not None else None
         owner = image_for_ami(str(ami)) if ami is not None else None
         yield GpuPool(group, gpus, template, owner[0] if owner else None)
+
+
+def gpu_pools(args: StackValidationArgs) -> Iterator[GpuPool]:
+    """Every GPU node group of the stack; not applicable when there is none."""
+    pools = list(all_gpu_pools(args.resources))
+    if not pools:
+        args.not_applicable("the stack has no GPU node group")
+    yield from pools
 
 
 def check_gpu_pools_on_catalog_images(args: StackValidationArgs, report: Report) -> None:

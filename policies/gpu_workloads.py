@@ -13,7 +13,8 @@ from components.scheduling import GPU_RESOURCE, LABEL_POOL
 from images.catalog import load_catalog
 from images.compat import check_image_for_gpu
 from policies import resource_types as T
-from policies.gpu_pools import GpuPool, gpu_pools
+from policies.gpu_pools import GpuPool, all_gpu_pools
+from policies.karpenter import elastic_pools, node_pool_labels
 from policies.joins import of_type
 from policies.policy_types import Report, ResourcePolicy, StackPolicy
 from policies.properties import get, mappings, number
@@ -90,12 +91,17 @@ def gpu_workloads(args: StackValidationArgs) -> Iterator[GpuWorkload]:
 
 
 def pools_by_name(args: StackValidationArgs) -> dict[str, GpuPool]:
-    """GPU pools by their ``mlenv.io/pool`` node label."""
-    return {
+    """GPU pools by their ``mlenv.io/pool`` node label: node groups and Karpenter NodePools."""
+    pools = {
         str(get(pool.node_group.props, ("labels", LABEL_POOL))): pool
-        for pool in gpu_pools(args)
+        for pool in all_gpu_pools(args.resources)
         if get(pool.node_group.props, ("labels", LABEL_POOL)) is not None
     }
+    for pool in elastic_pools(args.resources):
+        label = node_pool_labels(pool.node_group.props).get(LABEL_POOL)
+        if label is not None:
+            pools[str(label)] = pool
+    return pools
 
 
 def check_gpu_workloads_match_pool(args: StackValidationArgs, report: Report) -> None:

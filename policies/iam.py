@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import ResourceValidationArgs
@@ -29,10 +29,11 @@ them only with ``"Resource": "*"`` (https://docs.aws.amazon.com/service-authoriz
 list_amazoncloudwatchlogs.html). A statement of only these actions may name ``*``."""
 
 
-def _wildcard_problems(statement: Mapping[str, Any]) -> list[str]:
+def _wildcard_problems(statement: Mapping[str, Any], unscopable: Sequence[str] = ()) -> list[str]:
     problems = []
     actions = strings(get(statement, "Action"))
-    any_resource_ok = bool(actions) and all(a in ACTIONS_AUTHORISED_ONLY_ON_ANY_RESOURCE for a in actions)
+    allowed = ACTIONS_AUTHORISED_ONLY_ON_ANY_RESOURCE | set(unscopable)
+    any_resource_ok = bool(actions) and all(a in allowed for a in actions)
     if get(statement, "NotAction") is not None or get(statement, "NotResource") is not None:
         problems.append("uses NotAction/NotResource (allows everything not listed)")
     for action in strings(get(statement, "Action")):
@@ -59,7 +60,7 @@ def check_no_wildcard_iam(args: ResourceValidationArgs, report: Report) -> None:
             if get(statement, "Effect") != "Allow":
                 continue
             sid = get(statement, "Sid") or f"statement {number}"
-            for problem in _wildcard_problems(statement):
+            for problem in _wildcard_problems(statement, setting_strings(args, "unscopable_actions")):
                 report(f"{where}, {sid} {problem}: list the exact actions and resource ARNs it needs")
 
 
@@ -67,6 +68,7 @@ no_wildcard_iam = ResourcePolicy(
     name="no-wildcard-iam",
     description="IAM policies grant exact actions on exact resources, so a leaked role cannot do everything.",
     check=check_no_wildcard_iam,
+    config_schema=schema("unscopable_actions"),
 )
 
 WEB_IDENTITY = "sts:AssumeRoleWithWebIdentity"

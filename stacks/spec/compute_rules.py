@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from components.addons import ADDON_VERSIONS
+from components.system_ami import SYSTEM_AMI_RELEASES
 from images.catalog import Catalog, ImageEntry, load_catalog
 from images.compat import (
     GPU_COMPUTE_CAPABILITY,
@@ -291,13 +292,20 @@ def check_kubelet_skew(
 
 
 def check_cluster_version_pinned(spec: EnvironmentSpec, *_: object) -> Iterator[SpecProblem]:
-    """The cluster version has pinned core add-on versions (components/addons.py)."""
+    """The cluster version has pinned core add-on versions and a pinned system node AMI release."""
     if spec.cluster is not None and spec.cluster.version not in ADDON_VERSIONS:
         yield SpecProblem(
             "cluster.version",
             spec.cluster.version,
             f"Kubernetes {spec.cluster.version} has no pinned EKS add-on versions; "
             f"supported: {', '.join(sorted(ADDON_VERSIONS))}",
+        )
+    if spec.cluster is not None and spec.cluster.version not in SYSTEM_AMI_RELEASES:
+        yield SpecProblem(
+            "cluster.version",
+            spec.cluster.version,
+            f"Kubernetes {spec.cluster.version} has no pinned system node AMI release "
+            f"(components/system_ami.py); supported: {', '.join(sorted(SYSTEM_AMI_RELEASES))}",
         )
 
 

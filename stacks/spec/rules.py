@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from stacks.errors import SpecProblem
+from stacks.spec.capacity_rules import pool_capacity_modes, pools_hold_their_models
 from stacks.spec.compute_rules import gpu_pools_are_compatible
 from stacks.spec.experiment_rules import experiment_request_is_valid
 from stacks.spec.name_rules import (
@@ -61,18 +62,12 @@ def sections_match_kind(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
 
 
 def pool_sizes_are_ordered(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
-    """min_size <= desired_size <= max_size for every GPU pool and the system pool."""
+    """min_size <= max_size for every GPU pool and the system pool."""
     for i, pool in enumerate(spec.gpu_pools):
         base = f"gpu_pools[{i}]"
         if pool.max_size < pool.min_size:
             yield SpecProblem(
                 f"{base}.max_size", pool.max_size, f"{pool.max_size} is below min_size {pool.min_size}"
-            )
-        if pool.desired_size is not None and not pool.min_size <= pool.desired_size <= pool.max_size:
-            yield SpecProblem(
-                f"{base}.desired_size",
-                pool.desired_size,
-                f"{pool.desired_size} is outside min_size..max_size ({pool.min_size}..{pool.max_size})",
             )
     if spec.cluster is not None:
         system = spec.cluster.system_pool
@@ -170,6 +165,8 @@ def replica_bounds_ordered(spec: EnvironmentSpec) -> Iterator[SpecProblem]:
 RULES: tuple[Rule, ...] = (
     sections_match_kind,
     pool_sizes_are_ordered,
+    pool_capacity_modes,
+    pools_hold_their_models,
     names_are_unique,
     artifact_buckets_complete,
     region_in_partition,
