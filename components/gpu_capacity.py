@@ -27,7 +27,9 @@ import pulumi_kubernetes as k8s
 
 from components.gpu_node_pool import image_provenance, node_labels, pool_gpu
 from components.karpenter import DISCOVERY_TAG, Karpenter
+from components import warm_capacity as warm
 from components.nodes import IMDS_HOP_LIMIT, ROOT_DEVICE
+from components.pod_security import pod_security_labels
 from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from components.tags import Tagging
 from images.catalog import Catalog, ImageEntry, load_catalog
@@ -237,6 +239,8 @@ class GpuCapacity(pulumi.ComponentResource):
     """Pool name -> its EC2NodeClass name."""
     image_classes: dict[str, str]
     """Catalog image id -> the EC2NodeClass of that image with the largest root volume."""
+    warm_floors: dict[str, k8s.apps.v1.Deployment]
+    """Pool name -> its placeholder Deployment (pools with min_size > 0)."""
 
     def __init__(self, name: str, args: GpuCapacityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlenv:compute:GpuCapacity", name, None, opts)
@@ -247,6 +251,7 @@ class GpuCapacity(pulumi.ComponentResource):
             parent=self, provider=args.k8s_provider, depends_on=[args.karpenter.release]
         )
         self.node_classes, self.node_pools, self.class_of_pool, self.image_classes = {}, {}, {}, {}
+        self.warm_floors = {}
         sizes: dict[str, int] = {}
         for pool in args.pools:
             image = catalog.image(pool.image)
@@ -289,7 +294,57 @@ class GpuCapacity(pulumi.ComponentResource):
                     depends_on=[args.karpenter.release, self.node_classes[class_name]],
                 ),
             )
+        self._warm_floors(args, catalog, data, labels)
         self.register_outputs({"node_classes": dict(self.class_of_pool)})
+
+    def _warm_floors(
+        self, args: GpuCapacityArgs, catalog: Catalog, data: InstanceTypeData, labels: dict[str, str]
+    ) -> None:
+        """Placeholder Deployments for pools with ``min_size`` > 0 (components/warm_capacity.py)."""
+        floors = [p for p in args.pools if p.min_size > 0]
+        if not floors:
+            return
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        priority = k8s.scheduling.v1.PriorityClass(
+            f"{args.environment}-warm-capacity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=warm.PRIORITY_CLASS, labels=labels),
+            value=warm.PRIORITY,
+            preemption_policy="Never",
+            global_default=False,
+            description="mlenv warm GPU capacity: placeholders any workload preempts",
+            opts=k8s_opts,
+        )
+        namespace = k8s.core.v1.Namespace(
+            f"{args.environment}-warm-capacity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=warm.NAMESPACE, labels={**labels, **pod_security_labels("restricted")}
+            ),
+            opts=k8s_opts,
+        )
+        image = catalog.container(warm.PAUSE_CONTAINER).ref
+        for pool in floors:
+            gpus = min(data.gpu_info(t).gpu_count for t in pool.instance_types)
+            selector = warm.placeholder_labels(pool.name)
+            self.warm_floors[pool.name] = k8s.apps.v1.Deployment(
+                f"{args.environment}-{pool.name}-warm",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"warm-{pool.name}", namespace=warm.NAMESPACE, labels={**labels, **selector}
+                ),
+                spec={
+                    # No HPA: the floor is the stack file's min_size.
+                    "replicas": pool.min_size,
+                    "selector": {"matchLabels": selector},
+                    "template": {
+                        "metadata": {"labels": {**labels, **selector}},
+                        "spec": warm.placeholder_pod_spec(pool.name, gpus, image),
+                    },
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.k8s_provider,
+                    depends_on=[namespace, priority, self.node_pools[pool.name]],
+                ),
+            )
 
     def pool_outputs(self, pool: GpuPoolSpec, catalog: Catalog, region: str, data: InstanceTypeData) -> dict[str, Any]:
         """What the stack exports about an elastic pool: its NodePool, class and image facts."""
@@ -304,5 +359,6 @@ class GpuCapacity(pulumi.ComponentResource):
             "cuda": image.cuda_max,
             "gpu": pool_gpu(pool.instance_types, data).gpu_model,
             "limits": pool_limits(pool, data),
+            "warm_nodes": pool.min_size,
             "image_provenance": image_provenance(image),
         }

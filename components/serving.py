@@ -304,8 +304,9 @@ class Serving(pulumi.ComponentResource):
             self.workloads[name] = k8s.apps.v1.Deployment(
                 f"{env}-{name}",
                 metadata=self._meta(name, selector),
+                # No spec.replicas: the HPA owns the replica count (between min and max_replicas); a
+                # replicas field here would reset it to min_replicas on every update.
                 spec=k8s.apps.v1.DeploymentSpecArgs(
-                    replicas=spec.min_replicas,
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                     # No surge beyond one extra replica: a GPU replica may need a whole new node.
                     strategy=k8s.apps.v1.DeploymentStrategyArgs(
