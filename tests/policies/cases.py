@@ -214,6 +214,11 @@ GPU_NG = (T.EKS_NODE_GROUP, "prod-serving")
 TRAINING_NG = (T.EKS_NODE_GROUP, "prod-training")
 TRAINING_LT = (T.LAUNCH_TEMPLATE, "prod-training")
 RELEASE = (T.HELM_RELEASE, "prod-nvidia-device-plugin")
+KARPENTER = (T.HELM_RELEASE, "prod-karpenter")
+NODE_POOL = (T.KARPENTER_NODE_POOL, "prod-serving-nodepool")
+NODE_CLASS = (T.KARPENTER_EC2_NODE_CLASS, "prod-al2023-nvidia-580-k8s1.33-20251020-ff7d4cc7")
+US_EAST_1_AMI = "ami-f513894e2b89aa3a7"
+"""The prod pools' image in us-east-1 (prod is in us-west-2)."""
 IRSA_ROLE = (T.IAM_ROLE, "prod-fs-reader")
 ATTACHMENT = (T.IAM_ROLE_POLICY_ATTACHMENT, "prod-system-node-AmazonEKSWorkerNodePolicy")
 EXP_NP = (T.KARPENTER_NODE_POOL, "example-node-pool")
@@ -851,5 +856,87 @@ CASES += [
         ],
         missing=setv(*EXP_NP, EXP_GPU_LIMIT, DELETE, id="no gpu limit"),
         unknown_=unknown(*EXP_NP, EXP_GPU_LIMIT),
+    ),
+    # Karpenter: elastic GPU pools and the controller
+    *cases(
+        "node-class-ami-pinned",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"alias": "al2023@latest"}], id="ami alias"),
+            setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"tags": {"mlenv:image": "gpu"}}], id="ami by tag"),
+            setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"id": "ami-0123456789abcdef0"}], id="not in catalog"),
+            setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"id": US_EAST_1_AMI}], id="another region's ami"),
+        ],
+        missing=setv(*NODE_CLASS, "spec.amiSelectorTerms", DELETE, id="no ami selector"),
+        unknown_=unknown(*NODE_CLASS, "spec.amiSelectorTerms"),
+    ),
+    *cases(
+        "node-class-imdsv2",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*NODE_CLASS, "spec.metadataOptions.httpPutResponseHopLimit", 2, id="hop limit 2"),
+            setv(*NODE_CLASS, "spec.metadataOptions.httpTokens", "optional", id="imdsv1 allowed"),
+        ],
+        missing=setv(*NODE_CLASS, "spec.metadataOptions", DELETE, id="no metadata options"),
+        unknown_=unknown(*NODE_CLASS, "spec.metadataOptions.httpTokens"),
+    ),
+    *cases(
+        "node-class-volumes-encrypted",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*NODE_CLASS, "spec.blockDeviceMappings.0.ebs.encrypted", False, id="unencrypted root"),
+            setv(*NODE_CLASS, "spec.blockDeviceMappings.0.rootVolume", False, id="no root volume"),
+        ],
+        missing=setv(*NODE_CLASS, "spec.blockDeviceMappings", DELETE, id="no block devices"),
+        unknown_=unknown(*NODE_CLASS, "spec.blockDeviceMappings"),
+    ),
+    *cases(
+        "node-pool-gpu-limit",
+        "prod",
+        extra_pass=("dev",),
+        fails=[setv(*NODE_POOL, ("spec", "limits", "nvidia.com/gpu"), "0", id="zero gpus")],
+        missing=setv(*NODE_POOL, "spec.limits", DELETE, id="no limits"),
+        unknown_=unknown(*NODE_POOL, "spec.limits"),
+    ),
+    *cases(
+        "node-pool-gpu-taint",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*NODE_POOL, "spec.template.spec.taints.0.effect", "PreferNoSchedule", id="prefer only"),
+            setv(*NODE_POOL, "spec.template.spec.taints", [], id="no taint"),
+        ],
+        missing=setv(*NODE_POOL, "spec.template.spec.taints", DELETE, id="taints absent"),
+        unknown_=unknown(*NODE_POOL, "spec.template.spec.taints"),
+    ),
+    *cases(
+        "serving-pool-budgets",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(
+                *NODE_POOL,
+                "spec.disruption.budgets",
+                [{"nodes": "0", "schedule": "0 13 * * mon-fri", "duration": "10h"}],
+                id="only a window",
+            ),
+            setv(*NODE_POOL, "spec.disruption.budgets", [{"nodes": "100%"}], id="everything at once"),
+        ],
+        missing=setv(*NODE_POOL, "spec.disruption.budgets", DELETE, id="no budgets"),
+        unknown_=unknown(*NODE_POOL, "spec.disruption.budgets"),
+    ),
+    *cases(
+        "karpenter-image-pinned",
+        "prod",
+        extra_pass=("dev",),
+        fails=[
+            setv(*KARPENTER, "values.controller.image.digest", "sha256:" + "ab" * 32, id="other digest"),
+            setv(*KARPENTER, "values.controller.image.repository", "example.com/karpenter", id="other repo"),
+        ],
+        missing=setv(*KARPENTER, "values.controller.image.digest", DELETE, id="tag only"),
+        unknown_=unknown(*KARPENTER, "values.controller.image"),
     ),
 ]
