@@ -25,9 +25,9 @@ from typing import Any, Final
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import warm_capacity as warm
 from components.gpu_node_pool import image_provenance, node_labels, pool_gpu
 from components.karpenter import DISCOVERY_TAG, Karpenter
-from components import warm_capacity as warm
 from components.nodes import IMDS_HOP_LIMIT, ROOT_DEVICE
 from components.pod_security import pod_security_labels
 from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
@@ -183,7 +183,11 @@ def pool_limits(pool: GpuPoolSpec, data: InstanceTypeData) -> dict[str, str]:
 
 
 def pool_node_pool_manifest(
-    pool: GpuPoolSpec, image: ImageEntry, node_class: str, data: InstanceTypeData, metadata_labels: Mapping[str, str]
+    pool: GpuPoolSpec,
+    image: ImageEntry,
+    node_class: str,
+    data: InstanceTypeData,
+    metadata_labels: Mapping[str, str],
 ) -> dict[str, Any]:
     """The NodePool of one elastic spec pool."""
     gpu = pool_gpu(pool.instance_types, data)
@@ -346,7 +350,9 @@ class GpuCapacity(pulumi.ComponentResource):
                 ),
             )
 
-    def pool_outputs(self, pool: GpuPoolSpec, catalog: Catalog, region: str, data: InstanceTypeData) -> dict[str, Any]:
+    def pool_outputs(
+        self, pool: GpuPoolSpec, catalog: Catalog, region: str, data: InstanceTypeData
+    ) -> dict[str, Any]:
         """What the stack exports about an elastic pool: its NodePool, class and image facts."""
         image = catalog.image(pool.image)
         return {

@@ -46,7 +46,10 @@ INTERRUPTION_EVENTS: Final = {
     "spot-interruption": ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
     "rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
     "instance-state-change": ("aws.ec2", "EC2 Instance State-change Notification"),
-    "capacity-reservation-interruption": ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
+    "capacity-reservation-interruption": (
+        "aws.ec2",
+        "EC2 Capacity Reservation Instance Interruption Warning",
+    ),
 }
 """EventBridge rule -> (source, detail-type), the rules of Karpenter's reference CloudFormation."""
 
@@ -163,7 +166,9 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.sqs.QueuePolicy(prefix, queue_url=self.queue.url, policy=self.queue.arn.apply(queue_policy), opts=child)
+        aws.sqs.QueuePolicy(
+            prefix, queue_url=self.queue.url, policy=self.queue.arn.apply(queue_policy), opts=child
+        )
         for rule_name, (source, detail_type) in INTERRUPTION_EVENTS.items():
             rule = aws.cloudwatch.EventRule(
                 f"{prefix}-{rule_name}",
@@ -181,7 +186,10 @@ class Karpenter(pulumi.ComponentResource):
             )
 
         self.node_role = node_role(
-            f"{prefix}-node", description=f"mlenv {args.environment}: Karpenter GPU nodes", tags=tags, parent=self
+            f"{prefix}-node",
+            description=f"mlenv {args.environment}: Karpenter GPU nodes",
+            tags=tags,
+            parent=self,
         )
         # Nodes Karpenter launches are not a managed node group, so EKS creates no access entry for
         # their role: declare it (type EC2_LINUX puts the nodes in system:nodes).
@@ -215,7 +223,11 @@ class Karpenter(pulumi.ComponentResource):
             f"{prefix}-controller",
             role=self.controller_role.id,
             policy=pulumi.Output.all(
-                cluster_name, identity.account_id, partition.partition, self.node_role.role.arn, self.queue.arn
+                cluster_name,
+                identity.account_id,
+                partition.partition,
+                self.node_role.role.arn,
+                self.queue.arn,
             ).apply(
                 lambda v: controller_policy_json(
                     cluster_name=v[0],

@@ -72,7 +72,14 @@ def controller_policy(
     }
     tagged_kinds = [
         ec2(f"{kind}/*")
-        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+        for kind in (
+            "fleet",
+            "instance",
+            "volume",
+            "network-interface",
+            "launch-template",
+            "spot-instances-request",
+        )
     ]
     profile = f"arn:{partition}:iam::{account}:instance-profile/*"
     statements: list[dict[str, Any]] = [
@@ -92,7 +99,10 @@ def controller_policy(
             "Effect": "Allow",
             "Resource": ec2("launch-template/*"),
             "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
-            "Condition": {"StringEquals": owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+            "Condition": {
+                "StringEquals": owned,
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
         },
         {
             "Sid": "AllowScopedEC2InstanceActionsWithTags",
@@ -136,7 +146,10 @@ def controller_policy(
             "Effect": "Allow",
             "Resource": [ec2("instance/*"), ec2("launch-template/*")],
             "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-            "Condition": {"StringEquals": owned, "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}},
+            "Condition": {
+                "StringEquals": owned,
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
         },
         {
             "Sid": "AllowPassingInstanceRole",
@@ -225,7 +238,12 @@ def controller_policy(
             "Action": list(REGIONAL_READ_ACTIONS),
             "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
         },
-        {"Sid": "AllowPricingReadActions", "Effect": "Allow", "Resource": "*", "Action": "pricing:GetProducts"},
+        {
+            "Sid": "AllowPricingReadActions",
+            "Effect": "Allow",
+            "Resource": "*",
+            "Action": "pricing:GetProducts",
+        },
         {
             "Sid": "AllowUnscopedInstanceProfileListAction",
             "Effect": "Allow",

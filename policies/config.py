@@ -19,7 +19,6 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyConfigSchema
 from components.addons import ADDON_VERSIONS
 from components.karpenter_iam import UNSCOPED_ACTIONS
 from images.catalog import load_catalog
-from policies import resource_types as T
 from stacks.experiments.quotas import PlatformQuotas
 
 
@@ -73,8 +72,9 @@ PROPERTIES: Mapping[str, Mapping[str, Any]] = {
     "allowed_ignore_changes": {
         "type": "object",
         "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        "default": {T.EKS_NODE_GROUP: ["scalingConfig.desiredSize"]},
-        "description": "Resource type -> properties whose changes may be ignored (owned by an autoscaler).",
+        "default": {},
+        "description": "Resource type -> properties whose changes may be ignored (owned by a controller). "
+        "Default none: no autoscaler owns a node group's desiredSize (GPU pools are NodePools).",
     },
     "supported_eks_versions": _strings(
         sorted(ADDON_VERSIONS), "Kubernetes versions with pinned add-ons (components/addons.py)."

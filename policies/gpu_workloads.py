@@ -14,8 +14,8 @@ from images.catalog import load_catalog
 from images.compat import check_image_for_gpu
 from policies import resource_types as T
 from policies.gpu_pools import GpuPool, all_gpu_pools
-from policies.karpenter import elastic_pools, node_pool_labels
 from policies.joins import of_type
+from policies.karpenter import elastic_pools, node_pool_labels
 from policies.policy_types import Report, ResourcePolicy, StackPolicy
 from policies.properties import get, mappings, number
 from policies.workloads import (

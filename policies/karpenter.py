@@ -15,7 +15,13 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from components.karpenter import CHART
-from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE, LABEL_PURPOSE
+from components.scheduling import (
+    GPU_RESOURCE,
+    GPU_TAINT_EFFECT,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    LABEL_PURPOSE,
+)
 from images.catalog import load_catalog
 from images.instance_types import load_instance_types
 from policies import resource_types as T
@@ -46,7 +52,11 @@ def node_pool_labels(props: Any) -> dict[str, Any]:
 
 def class_ami_ids(node_class: PolicyResource) -> list[str]:
     """The AMI ids an EC2NodeClass selects by id."""
-    return [str(get(t, "id")) for t in mappings(get(node_class.props, ("spec", "amiSelectorTerms"))) if get(t, "id")]
+    return [
+        str(get(t, "id"))
+        for t in mappings(get(node_class.props, ("spec", "amiSelectorTerms")))
+        if get(t, "id")
+    ]
 
 
 def elastic_pools(resources: Iterable[PolicyResource]) -> list[GpuPool]:
@@ -109,7 +119,7 @@ def check_node_class_ami_pinned(args: StackValidationArgs, report: Report) -> No
 
 node_class_ami_pinned = StackPolicy(
     name="node-class-ami-pinned",
-    description="EC2NodeClasses boot one catalog AMI by id for the stack's region, never an alias or 'latest'.",
+    description="EC2NodeClasses boot one catalog AMI by id for the stack's region, never an alias.",
     check=check_node_class_ami_pinned,
 )
 
@@ -130,8 +140,8 @@ def check_node_pool_gpu_limit(args: ResourceValidationArgs, report: Report) -> N
     limit = number(get(args.props, ("spec", "limits", GPU_RESOURCE)))
     if limit is None or limit <= 0:
         report(
-            f"set spec.limits['{GPU_RESOURCE}'] (max_size x GPUs per node): without it Karpenter launches GPU "
-            "nodes for as many pods as are Pending"
+            f"set spec.limits['{GPU_RESOURCE}'] (max_size x GPUs per node): without it Karpenter "
+            "launches GPU nodes for as many pods as are Pending"
         )
 
 
@@ -148,7 +158,9 @@ def check_node_pool_gpu_taint(args: ResourceValidationArgs, report: Report) -> N
         return
     taints = mappings(get(args.props, ("spec", "template", "spec", "taints")))
     if not any(
-        get(t, "key") == GPU_TAINT_KEY and get(t, "value") == GPU_TAINT_VALUE and get(t, "effect") == GPU_TAINT_EFFECT
+        get(t, "key") == GPU_TAINT_KEY
+        and get(t, "value") == GPU_TAINT_VALUE
+        and get(t, "effect") == GPU_TAINT_EFFECT
         for t in taints
     ):
         report(
@@ -241,8 +253,8 @@ def check_karpenter_image_pinned(args: ResourceValidationArgs, report: Report) -
     image = get(args.props, ("values", "controller", "image"))
     if get(image, "digest") != container.digest or get(image, "repository") != container.repository:
         report(
-            f"set values.controller.image to {{repository: {container.repository}, digest: {container.digest}}} "
-            f"(images/catalog.yaml {container.id}); found {image!r}"
+            f"set values.controller.image to {{repository: {container.repository}, "
+            f"digest: {container.digest}}} (images/catalog.yaml {container.id}); found {image!r}"
         )
 
 

@@ -91,11 +91,45 @@ def k8s_taint(eks_taint: dict[str, str]) -> dict[str, str]:
     return {"key": eks_taint["key"], "value": eks_taint.get("value", ""), "effect": effect}
 
 
+EKS_EFFECTS = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
+
+
+def pool_nodes(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Each GPU pool's node facts as a node group states them: labels, EKS taints, instance types
+    (static pools from their node group, elastic ones from their NodePool)."""
+    nodes = {
+        name: pool_resource(plan, c.urn, NODE_GROUP).plain_inputs() for name, c in gpu_pools(plan).items()
+    }
+    for pool in plan.of_type("kubernetes:karpenter.sh/v1:NodePool"):
+        template = pool.plain_inputs()["spec"]["template"]
+        types = next(
+            r for r in template["spec"]["requirements"] if r["key"] == "node.kubernetes.io/instance-type"
+        )
+        nodes[pool.inputs["metadata"]["name"]] = {
+            "labels": template["metadata"]["labels"],
+            "taints": [{**t, "effect": EKS_EFFECTS[t["effect"]]} for t in template["spec"]["taints"]],
+            "instanceTypes": types["values"],
+        }
+    return nodes
+
+
+def pool_urns(plan: Plan) -> dict[str, str]:
+    """Each GPU pool's node group or NodePool URN."""
+    urns = {name: pool_resource(plan, c.urn, NODE_GROUP).urn for name, c in gpu_pools(plan).items()}
+    urns.update(
+        {p.inputs["metadata"]["name"]: p.urn for p in plan.of_type("kubernetes:karpenter.sh/v1:NodePool")}
+    )
+    return urns
+
+
 def test_model_servers_land_on_the_pool_the_stack_names_and_fit_its_nodes(plan: Plan) -> None:
     spec = spec_of(plan)
     assert spec.serving is not None
-    pools = gpu_pools(plan)
-    groups = {name: pool_resource(plan, c.urn, NODE_GROUP).plain_inputs() for name, c in pools.items()}
+    groups = pool_nodes(plan)
     deployments = by_k8s_name(below(plan, DEPLOYMENT, SERVING))
     for model in spec.serving.models:
         pod = deployments[model.name]["spec"]["template"]["spec"]
@@ -115,13 +149,12 @@ def test_model_servers_land_on_the_pool_the_stack_names_and_fit_its_nodes(plan: 
 def test_model_servers_wait_for_their_pool_and_the_device_plugin(plan: Plan) -> None:
     spec = spec_of(plan)
     assert spec.serving is not None
-    pools = gpu_pools(plan)
     plugin = component(plan, "mlenv:compute:NvidiaDevicePlugin")
     plugin_children = {r.urn for r in plan.descendants(plugin.urn)}
     deployments = {r.inputs["metadata"]["name"]: r for r in below(plan, DEPLOYMENT, SERVING)}
     for model in spec.serving.models:
         depends = set(deployments[model.name].dependencies)
-        groups = {name: pool_resource(plan, c.urn, NODE_GROUP).urn for name, c in pools.items()}
+        groups = pool_urns(plan)
         assert groups[model.pool] in depends
         assert not {urn for name, urn in groups.items() if name != model.pool} & depends
         assert depends & (plugin_children | {plugin.urn})
@@ -220,8 +253,12 @@ def test_models_that_read_features_get_the_feature_store_read_policy(plan: Plan)
 def test_every_kubernetes_object_passes_kubernetes_validate(plan: Plan) -> None:
     cluster = spec_of(plan).cluster
     assert cluster is not None
+    # Karpenter's objects have no schema in kubernetes-validate: tests/components/test_karpenter.py
+    # validates them against Karpenter's CRDs.
     objects = [
-        r for r in plan.resources if r.type.startswith("kubernetes:") and r.custom and "kind" in r.inputs
+        r
+        for r in plan.resources
+        if r.type.startswith("kubernetes:") and r.custom and "kind" in r.inputs and "karpenter" not in r.type
     ]
     kinds = {o.inputs["kind"] for o in objects}
     assert {

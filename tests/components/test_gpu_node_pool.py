@@ -25,16 +25,24 @@ from tests.components.compute_helpers import (
 from tests.oracles.botocore_models import assert_all_allowed, assert_allowed
 from tests.oracles.kubernetes import validate
 
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 
-def test_one_pool_per_spec_entry(dev_plan: Plan, prod_plan: Plan) -> None:
-    assert sorted(gpu_pools(dev_plan)) == sorted(p.name for p in spec_of(dev_plan).gpu_pools) == ["gpu"]
-    assert sorted(gpu_pools(prod_plan)) == ["serving", "training"]
+
+def test_one_node_group_per_static_pool(dev_plan: Plan, prod_plan: Plan) -> None:
+    """Only static (EFA) pools are node groups; elastic pools are NodePools (test_karpenter.py)."""
+    assert (
+        sorted(gpu_pools(dev_plan))
+        == [p.name for p in spec_of(dev_plan).gpu_pools if p.capacity == "static"]
+        == []
+    )
+    assert sorted(gpu_pools(prod_plan)) == ["training"]
 
 
 def test_launch_template_pins_the_catalog_ami_and_hardens_the_node(plan: Plan) -> None:
     spec = spec_of(plan)
     catalog = load_catalog()
-    for pool in spec.gpu_pools:
+    for pool in (p for p in spec.gpu_pools if p.capacity == "static"):
         component = gpu_pools(plan)[pool.name]
         template = pool_resource(plan, component.urn, LAUNCH_TEMPLATE).plain_inputs()
         assert template["imageId"] == catalog.image(pool.image).amis[spec.region]
@@ -55,7 +63,7 @@ def test_node_group_uses_the_template_version_taint_labels_and_no_remote_access(
     spec = spec_of(plan)
     data = load_instance_types()
     catalog = load_catalog()
-    for pool in spec.gpu_pools:
+    for pool in (p for p in spec.gpu_pools if p.capacity == "static"):
         component = gpu_pools(plan)[pool.name]
         template = pool_resource(plan, component.urn, LAUNCH_TEMPLATE)
         group = pool_resource(plan, component.urn, NODE_GROUP)
@@ -78,7 +86,9 @@ def test_node_group_uses_the_template_version_taint_labels_and_no_remote_access(
         assert catalog.image(pool.image).driver_version in labels.values()
         scaling = inputs["scalingConfig"]
         assert (scaling["minSize"], scaling["maxSize"]) == (pool.min_size, pool.max_size)
-        assert group.ignore_changes == ["scalingConfig.desiredSize"]
+        # Fixed size, no autoscaler: desiredSize is the program's and never ignored.
+        assert scaling["desiredSize"] == pool.min_size == pool.max_size
+        assert not group.ignore_changes
         assert group.delete_before_replace is False
         assert pool.name in inputs["nodeGroupName"] and len(inputs["nodeGroupName"]) <= 63
 
@@ -100,7 +110,7 @@ def test_node_role_is_minimal(plan: Plan) -> None:
 def test_efa_pool_gets_every_efa_interface_a_placement_group_and_one_az(prod_plan: Plan) -> None:
     spec = spec_of(prod_plan)
     data = load_instance_types()
-    for pool in spec.gpu_pools:
+    for pool in (p for p in spec.gpu_pools if p.capacity == "static"):
         component = gpu_pools(prod_plan)[pool.name]
         template_resource = pool_resource(prod_plan, component.urn, LAUNCH_TEMPLATE)
         template = template_resource.plain_inputs()
@@ -123,7 +133,9 @@ def test_efa_pool_gets_every_efa_interface_a_placement_group_and_one_az(prod_pla
 
 
 def test_device_plugin_release_is_pinned_tolerates_the_taint_and_validates(plan: Plan) -> None:
-    release = only(plan.of_type("kubernetes:helm.sh/v3:Release"))
+    release = only(
+        [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.name.endswith("device-plugin")]
+    )
     inputs = release.plain_inputs()
     chart = load_catalog().chart("nvidia-device-plugin")
     assert (inputs["chart"], inputs["version"]) == (chart.chart, chart.version)
@@ -175,22 +187,29 @@ def prod_with_new_serving_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return plan_stack("prod", stacks_dir=stacks_dir)
 
 
-def test_new_image_is_a_new_node_group_and_other_pools_are_unchanged(
+def test_new_image_is_a_new_node_class_and_the_node_pool_switches_to_it(
     prod_plan: Plan, prod_with_new_serving_image: Plan
 ) -> None:
-    def groups(plan: Plan) -> dict[str, tuple[str, str]]:
+    """Blue/green: the serving NodePool stays (same URN) and points at a new EC2NodeClass, so
+    Karpenter drifts its nodes under the budgets; the training node group is untouched."""
+
+    def pools(plan: Plan) -> dict[str, tuple[str, str]]:
         return {
-            name: (
-                pool_resource(plan, c.urn, NODE_GROUP).urn,
-                pool_resource(plan, c.urn, NODE_GROUP).inputs["nodeGroupName"],
+            r.inputs["metadata"]["name"]: (
+                r.urn,
+                r.inputs["spec"]["template"]["spec"]["nodeClassRef"]["name"],
             )
-            for name, c in gpu_pools(plan).items()
+            for r in plan.of_type(NODE_POOL)
         }
 
-    before, after = groups(prod_plan), groups(prod_with_new_serving_image)
-    assert after["training"] == before["training"]
-    assert after["serving"][0] == before["serving"][0]  # same resource, so Pulumi replaces it ...
-    assert after["serving"][1] != before["serving"][1]  # ... under a new name: create first, then delete
-    new_plan = prod_with_new_serving_image
-    changed = pool_resource(new_plan, gpu_pools(new_plan)["serving"].urn, NODE_GROUP)
-    assert "nodeGroupName" in changed.replace_on_changes
+    def classes(plan: Plan) -> set[str]:
+        return {r.inputs["metadata"]["name"] for r in plan.of_type(NODE_CLASS)}
+
+    before, after = pools(prod_plan), pools(prod_with_new_serving_image)
+    assert after["serving"][0] == before["serving"][0]
+    assert after["serving"][1] != before["serving"][1]
+    assert after["serving"][1] in classes(prod_with_new_serving_image) - classes(prod_plan)
+    training = {g.urn: g.inputs for g in prod_plan.of_type(NODE_GROUP) if g.name == "prod-training"}
+    assert training == {
+        g.urn: g.inputs for g in prod_with_new_serving_image.of_type(NODE_GROUP) if g.name == "prod-training"
+    }

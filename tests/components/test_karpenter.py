@@ -57,7 +57,9 @@ def test_karpenter_objects_validate_against_the_crd_schemas(plan: Plan, kind: st
         ("NodePool", ("spec", "template", "spec", "expireAfter"), "30d"),
     ],
 )
-def test_the_schema_oracle_rejects_broken_objects(dev_plan: Plan, kind: str, path: tuple[str, ...], value: Any) -> None:
+def test_the_schema_oracle_rejects_broken_objects(
+    dev_plan: Plan, kind: str, path: tuple[str, ...], value: Any
+) -> None:
     """The oracle bites: one broken field of a real object fails the CRD schema."""
     obj = json.loads(json.dumps(objects(dev_plan, kind)[0]))
     node = obj
@@ -89,7 +91,9 @@ def test_static_pools_are_node_groups_only_for_efa(plan: Plan) -> None:
     assert all(p.efa for p in spec.gpu_pools if p.name in static)
     for group in plan.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert "scalingConfig.desiredSize" not in (group.ignore_changes or []), group.name
-    gpu_groups = [g for g in plan.of_type("aws:eks/nodeGroup:NodeGroup") if g.inputs.get("amiType") == "CUSTOM"]
+    gpu_groups = [
+        g for g in plan.of_type("aws:eks/nodeGroup:NodeGroup") if g.inputs.get("amiType") == "CUSTOM"
+    ]
     assert len(gpu_groups) == len(static)
 
 
@@ -150,7 +154,9 @@ def test_the_controller_policy_is_no_broader_than_the_reference() -> None:
     # no resource type.
     assert "ssm:GetParameter" in reference_policy_actions() and "ssm:GetParameter" not in actions
     for statement in _policy()["Statement"]:
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
         assert "arn:aws:ec2:us-east-1::image/*" not in resources
         if "*" in resources:
             assert set(_actions(statement)) <= set(UNSCOPED_ACTIONS), statement["Sid"]

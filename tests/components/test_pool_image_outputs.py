@@ -21,7 +21,22 @@ FIXTURES = Path(__file__).parents[1] / "unit" / "fixtures"
 def test_pool_outputs_match_what_each_pool_registered(plan: Plan) -> None:
     exported = plan.outputs["gpu_pools"]
     pools = gpu_pools(plan)
-    assert sorted(exported) == sorted(pools)
+    node_pools = {
+        p.inputs["metadata"]["name"]: p for p in plan.of_type("kubernetes:karpenter.sh/v1:NodePool")
+    }
+    assert sorted(exported) == sorted([*pools, *node_pools])
+    for name, node_pool in node_pools.items():
+        labels = node_pool.plain_inputs()["spec"]["template"]["metadata"]["labels"]
+        out = exported[name]
+        assert (out["capacity"], out["node_pool"]) == ("elastic", name)
+        assert (
+            out["node_class"] == node_pool.plain_inputs()["spec"]["template"]["spec"]["nodeClassRef"]["name"]
+        )
+        assert (out["image_id"], out["driver"], out["cuda"]) == (
+            labels[LABEL_IMAGE],
+            labels[LABEL_DRIVER],
+            labels[LABEL_CUDA],
+        )
     for name, component in pools.items():
         template = pool_resource(plan, component.urn, LAUNCH_TEMPLATE).plain_inputs()
         labels = pool_resource(plan, component.urn, NODE_GROUP).plain_inputs()["labels"]

@@ -208,9 +208,9 @@ ECR = (T.ECR_REPOSITORY, "prod-serving")
 TABLE = (T.DYNAMODB_TABLE, "prod-fs-customer_stats")
 REDIS = (T.REDIS_REPLICATION_GROUP, "prod-fs-redis")
 CLUSTER = (T.EKS_CLUSTER, "prod")
-GPU_LT = (T.LAUNCH_TEMPLATE, "prod-serving")
+GPU_LT = (T.LAUNCH_TEMPLATE, "prod-training")
 SYSTEM_LT = (T.LAUNCH_TEMPLATE, "prod-system")
-GPU_NG = (T.EKS_NODE_GROUP, "prod-serving")
+GPU_NG = (T.EKS_NODE_GROUP, "prod-training")
 TRAINING_NG = (T.EKS_NODE_GROUP, "prod-training")
 TRAINING_LT = (T.LAUNCH_TEMPLATE, "prod-training")
 RELEASE = (T.HELM_RELEASE, "prod-nvidia-device-plugin")
@@ -469,7 +469,7 @@ CASES += [
         extra_pass=("dev", "experiment"),
         fails=[
             setv(*GPU_LT, "imageId", OLD_IMAGE_AMI, id="driver 535 for CUDA 13 containers", on=GPU_NG),
-            setv(*CLUSTER, "version", "1.32", id="kubelet skew", on=GPU_NG, also=(TRAINING_NG,)),
+            setv(*CLUSTER, "version", "1.32", id="kubelet skew", on=GPU_NG),
             setv(*GPU_NG, "instanceTypes", ["p3dn.24xlarge"], id="V100 on CUDA 13"),
         ],
         missing=setv(*GPU_LT, "imageId", DELETE, id="no AMI", on=GPU_NG),
@@ -552,15 +552,15 @@ CASES += [
         extra_pass=("dev",),
         fails=[
             setv(
-                *GPU_LT,
-                "imageId",
-                "ami-d9d74de92da709e8b",
+                *NODE_CLASS,
+                "spec.amiSelectorTerms",
+                [{"id": "ami-d9d74de92da709e8b"}],
                 id="driver 570 under CUDA 13 container",
                 on=DEPLOY,
             )
         ],
-        missing=setv(*GPU_LT, "imageId", DELETE, id="pool without catalog image", on=GPU_NG),
-        missing_reported_by="gpu-pools-on-catalog-images",
+        missing=setv(*NODE_CLASS, "spec.amiSelectorTerms", DELETE, id="pool without catalog image"),
+        missing_reported_by="node-class-ami-pinned",
         unknown_=unknown(*DEPLOY, f"{CONTAINER}.image"),
     ),
 ]
@@ -603,6 +603,7 @@ CASES += [
                 id="launch template ignored",
             ),
             opts(*MODELS, ignore_changes=["tags"], id="bucket tags ignored"),
+            opts(*GPU_NG, ignore_changes=["scalingConfig.desiredSize"], id="desired size without autoscaler"),
         ],
         missing=opts(*CLUSTER, ignore_changes=["version"], id="cluster version ignored"),
         unknown_=unknown(*GPU_NG, "scalingConfig.desiredSize"),
@@ -865,7 +866,9 @@ CASES += [
         fails=[
             setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"alias": "al2023@latest"}], id="ami alias"),
             setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"tags": {"mlenv:image": "gpu"}}], id="ami by tag"),
-            setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"id": "ami-0123456789abcdef0"}], id="not in catalog"),
+            setv(
+                *NODE_CLASS, "spec.amiSelectorTerms", [{"id": "ami-0123456789abcdef0"}], id="not in catalog"
+            ),
             setv(*NODE_CLASS, "spec.amiSelectorTerms", [{"id": US_EAST_1_AMI}], id="another region's ami"),
         ],
         missing=setv(*NODE_CLASS, "spec.amiSelectorTerms", DELETE, id="no ami selector"),

@@ -32,6 +32,7 @@ DOMAIN_MODULES = (
     "compute",
     "iam",
     "gpu_pools",
+    "karpenter",
     "container_images",
     "gpu_workloads",
     "drift",
