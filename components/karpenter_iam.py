@@ -64,7 +64,10 @@ def controller_policy(
     ami_ids: Sequence[str],
 ) -> dict[str, Any]:
     """The controller's permission document for ``cluster_name`` in ``region`` of ``account``."""
-    ec2 = lambda resource: _arn(partition, "ec2", region, "*", resource)  # noqa: E731
+
+    def ec2(resource: str) -> str:
+        return _arn(partition, "ec2", region, "*", resource)
+
     owned = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}": "owned"}
     request_owned = {
         f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}": "owned",

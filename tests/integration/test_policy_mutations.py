@@ -41,6 +41,9 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 POD = "spec.template.spec"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+PROD_CLASS = "prod-al2023-nvidia-580-k8s1.33-20251020-ff7d4cc7"
 
 Mutation = Callable[[Plan], Plan]
 
@@ -266,7 +269,7 @@ HARDENINGS = [
     Hardening(
         "imds-hop-limit-2",
         "prod",
-        set_input(LAUNCH_TEMPLATE, "prod-serving", "metadataOptions.httpPutResponseHopLimit", 2),
+        set_input(LAUNCH_TEMPLATE, "prod-training", "metadataOptions.httpPutResponseHopLimit", 2),
         "launch-template-imdsv2",
     ),
     Hardening(
@@ -284,11 +287,11 @@ HARDENINGS = [
     Hardening(
         "ami-not-from-catalog",
         "prod",
-        set_input(LAUNCH_TEMPLATE, "prod-serving", "imageId", "ami-0123456789abcdef0"),
+        set_input(LAUNCH_TEMPLATE, "prod-training", "imageId", "ami-0123456789abcdef0"),
         "ami-from-catalog",
     ),
     Hardening(
-        "gpu-taint-removed", "prod", drop_input(NODE_GROUP, "prod-serving", "taints"), "gpu-pools-tainted"
+        "gpu-taint-removed", "prod", drop_input(NODE_GROUP, "prod-training", "taints"), "gpu-pools-tainted"
     ),
     Hardening(
         "node-ssh-access",
@@ -299,7 +302,7 @@ HARDENINGS = [
     Hardening(
         "ignore-changes-beyond-allow-list",
         "prod",
-        set_option(NODE_GROUP, "prod-serving", ignore_changes=["scalingConfig.desiredSize", "taints"]),
+        set_option(NODE_GROUP, "prod-training", ignore_changes=["scalingConfig.desiredSize"]),
         "ignore-changes-allow-list",
     ),
     Hardening(
@@ -332,8 +335,48 @@ HARDENINGS = [
         edit_document(ROLE_POLICY, "prod-flow-logs", "policy", _wildcard_action),
         "no-wildcard-iam",
     ),
+    # Karpenter: the elastic pools' NodePools and EC2NodeClasses
     Hardening(
-        "dev-gpu-taint-removed", "dev", drop_input(NODE_GROUP, "dev-gpu", "taints"), "gpu-pools-tainted"
+        "node-class-ami-alias",
+        "prod",
+        set_input(NODE_CLASS, PROD_CLASS, "spec.amiSelectorTerms", [{"alias": "al2023@latest"}]),
+        "node-class-ami-pinned",
+    ),
+    Hardening(
+        "node-class-hop-limit-2",
+        "prod",
+        set_input(NODE_CLASS, PROD_CLASS, "spec.metadataOptions.httpPutResponseHopLimit", 2),
+        "node-class-imdsv2",
+    ),
+    Hardening(
+        "node-class-root-unencrypted",
+        "prod",
+        set_input(NODE_CLASS, PROD_CLASS, "spec.blockDeviceMappings.0.ebs.encrypted", False),
+        "node-class-volumes-encrypted",
+    ),
+    Hardening(
+        "node-pool-gpu-limit-removed",
+        "prod",
+        drop_input(NODE_POOL, "prod-serving-nodepool", "spec.limits"),
+        "node-pool-gpu-limit",
+    ),
+    Hardening(
+        "node-pool-serving-budgets-removed",
+        "prod",
+        drop_input(NODE_POOL, "prod-serving-nodepool", "spec.disruption.budgets"),
+        "serving-pool-budgets",
+    ),
+    Hardening(
+        "karpenter-image-by-tag",
+        "prod",
+        drop_input(HELM, "prod-karpenter", "values.controller.image.digest"),
+        "karpenter-image-pinned",
+    ),
+    Hardening(
+        "dev-gpu-taint-removed",
+        "dev",
+        set_input(NODE_POOL, "dev-gpu-nodepool", "spec.template.spec.taints", []),
+        "node-pool-gpu-taint",
     ),
     Hardening(
         "dev-s3-versioning-removed", "dev", remove_resource(VERSIONING, "dev-models"), "s3-versioning-enabled"
