@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from stacks.cli.check import CHECK_EPILOG
 from stacks.cli.check import check as check_command
@@ -125,6 +126,14 @@ def plan(
             "--out-dir", metavar="DIR", help="Write generated files (feature_store.yaml) into this directory."
         ),
     ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="A plan saved earlier (--out): say which GPU pools' nodes will roll to a new image, "
+            "and under which disruption budget.",
+        ),
+    ] = None,
 ) -> None:
     """Run the stack's real Pulumi program offline and show what `pulumi up` would create."""
     from stacks.cli.output_guard import refuse_to_overwrite_inputs
@@ -133,6 +142,7 @@ def plan(
 
     if out_file is not None:
         refuse_to_overwrite_inputs(out_file, option="--out")
+    previous = Plan.load(against) if against is not None else None  # a bad file fails before planning
     with consoles.progress(f"planning stack {stack} offline (running the Pulumi program) ..."):
         result = plan_stack(stack)
     if out_file is not None:
@@ -147,6 +157,18 @@ def plan(
             consoles.out.print(f"plan written to {out_file}")
         for path in written:
             consoles.out.print(f"wrote {path}")
+    if previous is not None:
+        print_rollouts(previous, result, against, consoles.err if as_json else consoles.out)
+
+
+def print_rollouts(previous: Plan, result: Plan, source: Path | None, console: Console) -> None:
+    """The GPU pools whose nodes an apply of ``result`` would replace, compared with ``previous``."""
+    from stacks.offline.rollout import describe, rollouts
+
+    found = rollouts(previous, result)
+    console.print(f"GPU node rollouts against {source}: {len(found) or 'none'}")
+    for rollout in found:
+        console.print(f"  {describe(rollout)}")
 
 
 def write_generated_files(result: Plan, out_dir: Path) -> list[Path]:
