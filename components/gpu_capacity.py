@@ -334,21 +334,27 @@ class GpuCapacity(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=f"warm-{pool.name}", namespace=warm.NAMESPACE, labels={**labels, **selector}
                 ),
-                spec={
-                    # No HPA: the floor is the stack file's min_size.
-                    "replicas": pool.min_size,
-                    "selector": {"matchLabels": selector},
-                    "template": {
-                        "metadata": {"labels": {**labels, **selector}},
-                        "spec": warm.placeholder_pod_spec(pool.name, gpus, image),
-                    },
-                },
+                spec=self._placeholder_spec(
+                    pool.min_size, selector, labels, warm.placeholder_pod_spec(pool.name, gpus, image)
+                ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     provider=args.k8s_provider,
                     depends_on=[namespace, priority, self.node_pools[pool.name]],
                 ),
             )
+
+    @staticmethod
+    def _placeholder_spec(
+        replicas: int, selector: dict[str, str], labels: dict[str, str], pod: dict[str, Any]
+    ) -> Any:
+        """The placeholder Deployment's spec (plain data; the pod spec is components/warm_capacity.py's)."""
+        return {
+            # No HPA: the floor is the stack file's min_size.
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": {**labels, **selector}}, "spec": pod},
+        }
 
     def pool_outputs(
         self, pool: GpuPoolSpec, catalog: Catalog, region: str, data: InstanceTypeData

@@ -160,3 +160,30 @@ def test_the_controller_policy_is_no_broader_than_the_reference() -> None:
         assert "arn:aws:ec2:us-east-1::image/*" not in resources
         if "*" in resources:
             assert set(_actions(statement)) <= set(UNSCOPED_ACTIONS), statement["Sid"]
+
+
+def test_warm_floors_hold_min_size_nodes_with_preemptible_placeholders(plan: Plan) -> None:
+    """Karpenter has no minimum: min_size > 0 is that many placeholder pods, one node's GPUs each, at a
+    priority every workload preempts; min_size 0 (dev) has none, so the pool scales from zero."""
+    spec = spec_of(plan)
+    floors = {p.name: p for p in spec.gpu_pools if p.capacity == "elastic" and p.min_size > 0}
+    placeholders = {
+        r.inputs["metadata"]["name"]: r.plain_inputs()
+        for r in plan.of_type("kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"].get("namespace") == "gpu-warm-capacity"
+    }
+    assert sorted(placeholders) == sorted(f"warm-{name}" for name in floors)
+    priorities = {
+        r.inputs["metadata"]["name"]: r.inputs
+        for r in plan.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+    }
+    for name, pool in floors.items():
+        deployment = placeholders[f"warm-{name}"]
+        pod = deployment["spec"]["template"]["spec"]
+        assert deployment["spec"]["replicas"] == pool.min_size
+        assert pod["nodeSelector"] == {"mlenv.io/pool": name}
+        (container,) = pod["containers"]
+        node_gpus = min(gpu_info(t).gpu_count for t in pool.instance_types)
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == str(node_gpus)
+        priority = priorities[pod["priorityClassName"]]
+        assert priority["value"] < 0 and priority["preemptionPolicy"] == "Never"

@@ -15,7 +15,7 @@ from components.gpu_capacity import disruption_budgets, node_class_name, pool_li
 from images.instance_types import gpu_info, load_instance_types
 from stacks.cli.app import app
 from stacks.spec.capacity_rules import pool_capacity_modes, pools_hold_their_models
-from stacks.spec.model import DisruptionSpec, EnvironmentSpec, GpuPoolSpec
+from stacks.spec.model import DisruptionSpec, EnvironmentSpec, GpuPoolSpec, HoldWindowSpec
 
 runner = CliRunner()
 IMAGE = "al2023-nvidia-580-k8s1.33-20251020"
@@ -92,7 +92,7 @@ def test_budgets_follow_the_disruption_spec() -> None:
     assert disruption_budgets(DisruptionSpec()) == [{"nodes": "1"}]
     held = DisruptionSpec(
         max_disrupted="10%",
-        hold_windows=[{"schedule": "0 13 * * mon-fri", "duration": "10h"}],  # type: ignore[list-item]
+        hold_windows=[HoldWindowSpec(schedule="0 13 * * mon-fri", duration="10h")],
         hold_rollouts=True,
     )
     assert disruption_budgets(held) == [
