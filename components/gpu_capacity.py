@@ -325,6 +325,15 @@ class GpuCapacity(pulumi.ComponentResource):
             ),
             opts=k8s_opts,
         )
+        # Placeholders talk to nothing: deny every path in and out of their namespace.
+        k8s.networking.v1.NetworkPolicy(
+            f"{args.environment}-warm-capacity-default-deny",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny", namespace=warm.NAMESPACE, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[namespace]),
+        )
         image = catalog.container(warm.PAUSE_CONTAINER).ref
         for pool in floors:
             gpus = min(data.gpu_info(t).gpu_count for t in pool.instance_types)
