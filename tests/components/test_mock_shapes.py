@@ -34,6 +34,8 @@ def test_mocked_arns_and_ids_have_the_documented_shape(stack: str, request: pyte
             continue
         if resource.type.startswith("aws:index/") or not aws_reports_arn(resource.type):
             continue
+        if "arn" in resource.inputs:
+            continue  # the program sets it (an EventTarget's arn is its target's): not AWS's to shape
         assert resource.type in ARN_FORMATS, f"add {resource.type}'s documented ARN format to arn_formats.py"
         resource_id, state = mocks.new_resource(
             MockResourceArgs(resource.type, resource.name, resource.plain_inputs(), "", None, True)

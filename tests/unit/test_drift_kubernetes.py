@@ -181,10 +181,10 @@ def _release(state: StackState) -> str:
 
 def test_owned_namespaces_objects_and_release_come_from_the_state(state: StackState) -> None:
     owned = OwnedKubernetes.from_state(state)
-    assert owned.namespaces == ("nvidia-device-plugin", "serving")
+    assert owned.namespaces == ("karpenter", "nvidia-device-plugin", "serving")
     assert any(k.kind == "Deployment" and k.name == "chat" and k.group == "apps" for k in owned.objects)
     assert any(k.kind == "Service" and k.group == "" for k in owned.objects)
-    assert len(owned.releases) == 1
+    assert len(owned.releases) == 2  # Karpenter and the NVIDIA device plugin
 
 
 def test_hand_edits_and_hand_made_objects_are_reported_and_nothing_else(state: StackState) -> None:
@@ -251,7 +251,7 @@ def test_the_layer_lists_every_owned_namespace_and_reports_forbidden_as_a_findin
     report = run_drift(
         DriftRequest("dev", state_file=state_file), session=NoCredentials(), kubectl=kubectl, environ={}
     )
-    assert [ns for ns, _ in kubectl.asked] == ["nvidia-device-plugin", "serving"]
+    assert [ns for ns, _ in kubectl.asked] == ["karpenter", "nvidia-device-plugin", "serving"]
     assert all(kinds == LISTED_KINDS for _, kinds in kubectl.asked)
     kinds = {(f.layer, f.kind, f.resource) for f in report.findings}
     assert kinds == {
