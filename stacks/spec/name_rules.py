@@ -76,7 +76,7 @@ def emitted_names(spec: EnvironmentSpec) -> Iterator[EmittedName]:
     yield EmittedName("kms-alias", "name", f"alias/mlenv-{env}-eks-secrets")
     yield EmittedName("kms-alias", "name", f"alias/mlenv-{env}-logs")
     yield EmittedName("dynamodb-table", "name", f"mlenv-{env}-experiments")
-    for suffix in ("eks-cluster", "flow-logs", "system-node"):
+    for suffix in ("eks-cluster", "flow-logs", "system-node", "karpenter-controller", "karpenter-node"):
         yield _auto("iam-role", "name", role, f"{env}-{suffix}")
     yield _auto("launch-template", "name", "aws:ec2/launchTemplate:LaunchTemplate", f"{env}-system")
     yield EmittedName(
