@@ -20,6 +20,7 @@ from components.scheduling import (
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
+    LABEL_EXPERIMENT,
     LABEL_PURPOSE,
 )
 from images.catalog import load_catalog
@@ -153,16 +154,22 @@ node_pool_gpu_limit = ResourcePolicy(
 
 
 def check_node_pool_gpu_taint(args: ResourceValidationArgs, report: Report) -> None:
-    """GPU NodePools taint their nodes with the GPU taint."""
+    """GPU NodePools taint their nodes: the GPU taint (platform pools), or an experiment's own
+    ``mlenv.io/experiment=<name>`` NoSchedule taint (experiment slices keep everyone else off)."""
     if not _gpu_node_pool(args):
         return
-    taints = mappings(get(args.props, ("spec", "template", "spec", "taints")))
-    if not any(
+    taints = list(mappings(get(args.props, ("spec", "template", "spec", "taints"))))
+    gpu = any(
         get(t, "key") == GPU_TAINT_KEY
         and get(t, "value") == GPU_TAINT_VALUE
         and get(t, "effect") == GPU_TAINT_EFFECT
         for t in taints
-    ):
+    )
+    experiment = any(
+        get(t, "key") == LABEL_EXPERIMENT and get(t, "effect") == GPU_TAINT_EFFECT and get(t, "value")
+        for t in taints
+    )
+    if not (gpu or experiment):
         report(
             f"add the taint {{key: {GPU_TAINT_KEY}, value: {GPU_TAINT_VALUE}, effect: {GPU_TAINT_EFFECT}}} "
             "to spec.template.spec.taints"

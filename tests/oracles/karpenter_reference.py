@@ -1,4 +1,5 @@
-"""Karpenter's reference data (../shared/oracles/karpenter-v1.14.1/) for the platform's objects: CRD schemas by kind,
+"""Karpenter's reference data (../shared/oracles/karpenter-v1.14.1/) as test oracles: the CRDs by kind,
+the hand-checked CEL rules, and the reference CloudFormation's controller actions.
 
 The CRDs' ``openAPIV3Schema`` validates NodePool and EC2NodeClass objects with jsonschema. jsonschema
 does not evaluate the CRDs' ``x-kubernetes-validations`` (CEL) rules; ``cel_problems`` checks by hand
@@ -25,13 +26,20 @@ from typing import Any
 
 import yaml
 
-ORACLE_DIRS = tuple(p / "shared" / "oracles" / "karpenter-v1.14.1" for p in Path(__file__).resolve().parents[3:5])
+ORACLE_DIRS = tuple(
+    p / "shared" / "oracles" / "karpenter-v1.14.1" for p in Path(__file__).resolve().parents[3:5]
+)
 """``../shared/oracles/karpenter-v1.14.1`` from the repository (or from a worktree one level deeper)."""
 CRD_FILES = {
     "NodePool": "karpenter.sh_nodepools.yaml",
     "EC2NodeClass": "karpenter.k8s.aws_ec2nodeclasses.yaml",
 }
-RESTRICTED_TAGS = ("eks:eks-cluster-name", "karpenter.sh/nodepool", "karpenter.sh/nodeclaim", "karpenter.k8s.aws/ec2nodeclass")
+RESTRICTED_TAGS = (
+    "eks:eks-cluster-name",
+    "karpenter.sh/nodepool",
+    "karpenter.sh/nodeclaim",
+    "karpenter.k8s.aws/ec2nodeclass",
+)
 RESTRICTED_LABEL_DOMAINS = ("karpenter.sh", "karpenter.k8s.aws", "kubernetes.io", "k8s.io")
 
 
@@ -55,7 +63,9 @@ def crd_schema(kind: str) -> dict[str, Any]:
 @functools.cache
 def reference_policy_actions() -> frozenset[str]:
     """Every IAM action the reference template grants the controller (its managed policies)."""
-    template = yaml.load((oracle_dir() / "cloudformation.yaml").read_text(encoding="utf-8"), Loader=_CfnLoader)
+    template = yaml.load(
+        (oracle_dir() / "cloudformation.yaml").read_text(encoding="utf-8"), Loader=_CfnLoader
+    )
     actions: set[str] = set()
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::IAM::ManagedPolicy":
@@ -87,7 +97,9 @@ _CfnLoader.add_multi_constructor("!", _tag)
 def _restricted_label(key: str) -> bool:
     domain = key.split("/", 1)[0] if "/" in key else ""
     allowed = {"kubernetes.io/arch", "kubernetes.io/os", "node.kubernetes.io/instance-type"}
-    return key not in allowed and any(domain == d or domain.endswith("." + d) for d in RESTRICTED_LABEL_DOMAINS)
+    return key not in allowed and any(
+        domain == d or domain.endswith("." + d) for d in RESTRICTED_LABEL_DOMAINS
+    )
 
 
 def cel_problems(kind: str, obj: dict[str, Any]) -> list[str]:
