@@ -14,6 +14,7 @@ import stacks.offline.engine
 from components.gpu_capacity import disruption_budgets, node_class_name, pool_limits
 from images.instance_types import gpu_info, load_instance_types
 from stacks.cli.app import app
+from stacks.errors import SpecError
 from stacks.spec.capacity_rules import pool_capacity_modes, pools_hold_their_models
 from stacks.spec.model import DisruptionSpec, EnvironmentSpec, GpuPoolSpec, HoldWindowSpec
 
@@ -64,16 +65,13 @@ def test_a_pool_must_hold_its_models_most_replicas() -> None:
     assert "raise max_size to 8" in problem.message
 
 
-def test_mlenv_plan_refuses_a_pool_too_small_for_its_hpa(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_planning_refuses_a_pool_too_small_for_its_hpa(tmp_path: Path) -> None:
     document = yaml.safe_load((stacks.offline.engine.STACKS_DIR / "Pulumi.prod.yaml").read_text())
     document["config"]["mlenv:environment"]["gpu_pools"][1]["max_size"] = 4
     (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document))
-    monkeypatch.setattr(stacks.offline.engine, "STACKS_DIR", tmp_path)
-    result = runner.invoke(app, ["plan", "prod"])
-    assert result.exit_code == 2, result.output
-    assert "gpu_pools[1].max_size" in result.output
+    with pytest.raises(SpecError) as caught:
+        stacks.offline.engine.plan_stack("prod", stacks_dir=tmp_path)
+    assert "gpu_pools[1].max_size" in str(caught.value)
 
 
 def test_a_new_image_ami_or_disk_is_a_new_node_class() -> None:

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 import stacks.offline.engine
-from stacks.cli.app import app
+from stacks.cli.app import app, print_rollouts
+from stacks.offline.engine import plan_stack
+from stacks.offline.plan import Plan
 
 runner = CliRunner()
 NEW_IMAGE = "al2023-nvidia-570-k8s1.32-20250501"
@@ -28,12 +31,13 @@ def saved_prod(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def plan_against(saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Edit) -> str:
+    """The rollout summary of the edited prod stack against the saved plan, as `mlenv plan --against`
+    prints it (print_rollouts), planned from a copy of the stack file."""
     text = (stacks.offline.engine.STACKS_DIR / "Pulumi.prod.yaml").read_text()
     (tmp_path / "Pulumi.prod.yaml").write_text(edit(text))
-    monkeypatch.setattr(stacks.offline.engine, "STACKS_DIR", tmp_path)
-    result = runner.invoke(app, ["plan", "prod", "--against", str(saved)])
-    assert result.exit_code == 0, result.output
-    return " ".join(result.output.split("GPU node rollouts against", 1)[1].split())
+    console = Console(width=400, record=True)
+    print_rollouts(Plan.load(saved), plan_stack("prod", stacks_dir=tmp_path), saved, console)
+    return " ".join(console.export_text().split("GPU node rollouts against", 1)[1].split())
 
 
 def serving_image(text: str) -> str:
