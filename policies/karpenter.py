@@ -261,7 +261,8 @@ def check_karpenter_image_pinned(args: ResourceValidationArgs, report: Report) -
     if get(image, "digest") != container.digest or get(image, "repository") != container.repository:
         report(
             f"set values.controller.image to {{repository: {container.repository}, "
-            f"digest: {container.digest}}} (images/catalog.yaml {container.id}); found {image!r}"
+            f"digest: {container.digest}}} (images/catalog.yaml {container.id}); "
+            f"found {get(image, 'repository')} {get(image, 'digest')}"
         )
 
 

@@ -217,6 +217,12 @@ COMPUTED: dict[str, ComputedFn] = {
         "arn": c.arn(f"nodegroup/{c.inputs.get('clusterName')}/{c.inputs.get('nodeGroupName')}/{c.uuid}"),
         "status": "ACTIVE",
     },
+    # SQS reports a queue's URL (https://sqs.<region>.amazonaws.com/<account>/<name>) beside its ARN.
+    "aws:sqs/queue:Queue": lambda c: {
+        "arn": c.arn(c.physical_name, "sqs"),
+        "name": c.physical_name,
+        "url": f"https://sqs.{c.region}.amazonaws.com/{c.account}/{c.physical_name}",
+    },
 }
 
 
