@@ -34,7 +34,7 @@ from components.scheduling import GPU_RESOURCE, GPU_TAINT_EFFECT, GPU_TAINT_KEY,
 from components.tags import Tagging
 from images.catalog import Catalog, ImageEntry, load_catalog
 from images.instance_types import InstanceTypeData, load_instance_types
-from stacks.spec.model import DisruptionSpec, GpuPoolSpec
+from stacks.spec.pools import DisruptionSpec, GpuPoolSpec
 
 COMPONENT = "compute"
 NODE_POOL_API: Final = "karpenter.sh/v1"

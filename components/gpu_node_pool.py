@@ -39,7 +39,7 @@ from components.scheduling import (
 from components.tags import Tagging
 from images.catalog import Catalog, ImageEntry, load_catalog
 from images.instance_types import GpuInstanceType, InstanceTypeData, load_instance_types
-from stacks.spec.model import GpuPoolSpec
+from stacks.spec.pools import GpuPoolSpec
 
 COMPONENT = "compute"
 NODE_GROUP_NAME_MAX = 63

@@ -11,8 +11,8 @@ import pulumi
 
 from components.environment import MlEnvironment
 from components.experiment_environment import ExperimentEnvironment
+from stacks.spec.fields import CONFIG_KEY, CONFIG_NAMESPACE
 from stacks.spec.load import parse_environment
-from stacks.spec.model import CONFIG_KEY, CONFIG_NAMESPACE
 
 stack = pulumi.get_stack()
 raw = pulumi.Config(CONFIG_NAMESPACE).require_object(CONFIG_KEY)

@@ -18,7 +18,8 @@ from images.instance_types import gpu_info
 from stacks.errors import SpecProblem
 
 if TYPE_CHECKING:
-    from stacks.spec.model import EnvironmentSpec, GpuPoolSpec
+    from stacks.spec.model import EnvironmentSpec
+    from stacks.spec.pools import GpuPoolSpec
 
 
 def pool_capacity_modes(spec: EnvironmentSpec) -> Iterator[SpecProblem]:

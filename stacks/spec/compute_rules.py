@@ -29,7 +29,8 @@ from images.instance_types import GpuInstanceType, InstanceTypeData, load_instan
 from stacks.errors import SpecProblem
 
 if TYPE_CHECKING:
-    from stacks.spec.model import EnvironmentSpec, GpuPoolSpec
+    from stacks.spec.model import EnvironmentSpec
+    from stacks.spec.pools import GpuPoolSpec
 
 KUBELET_MAX_MINOR_SKEW = 3
 """Kubernetes version-skew policy: a kubelet may be up to three minors older than the API server

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from stacks.errors import SpecError, SpecProblem
-from stacks.spec.model import CONFIG_KEY, CONFIG_NAMESPACE, PATTERN_HINTS, EnvironmentSpec
+from stacks.spec.fields import CONFIG_KEY, CONFIG_NAMESPACE, PATTERN_HINTS
+from stacks.spec.model import EnvironmentSpec
 from stacks.spec.problems import problems_from_validation_error
 from stacks.spec.rules import check_environment
 

@@ -14,69 +14,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
+from stacks.spec.fields import (
+    OWNER,
+    REGION,
+    DnsLabel,
+    IamRoleArn,
+    Identifier,
+    InstanceType,
+    LogRetentionDays,
+    SpecModel,
+    TagKey,
+    TagValue,
+)
 from stacks.spec.limits import VPC_PREFIX_RANGE, VPC_RANGES
-
-CONFIG_NAMESPACE = "mlenv"
-CONFIG_KEY = "environment"
-
-DNS_LABEL = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
-IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
-INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
-OWNER = r"^[A-Za-z0-9_.+@-]{1,64}$"
-REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
-
-PATTERN_HINTS = {
-    DNS_LABEL: "a lowercase DNS label of 2-30 characters (a-z, 0-9, '-'), starting with a letter",
-    IDENTIFIER: "a snake_case identifier (a-z, 0-9, '_'), starting with a letter",
-    INSTANCE_TYPE: "an EC2 instance type such as g6e.xlarge",
-    OWNER: "a team or user name of at most 64 ASCII letters, digits and . + @ - _ (it is a label value)",
-    REGION: "an AWS region such as us-east-1",
-}
-"""What each pattern means, for error messages (a regex is no help to a reader)."""
-
-# Lowercase DNS label: usable in S3 bucket names, Kubernetes object names and node group names.
-DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
-# Snake-case identifier, as Feast names projects and feature views.
-Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER)]
-IamRoleArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$", max_length=600)
-]
-# AWS tag values: 256 characters of letters, digits, spaces and + - = . _ : / @
-TagValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]*$", max_length=256)]
-TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_ +\-=.:/@]+$", min_length=1, max_length=128)]
-InstanceType = Annotated[str, StringConstraints(pattern=INSTANCE_TYPE)]
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557)
-"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy ``retentionInDays``,
-https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html),
-up to seven years; the policy pack sets the floor (``min_log_retention_days``)."""
+from stacks.spec.pools import GpuPoolSpec
 
 
-def _log_retention(value: int) -> int:
-    if value not in LOG_RETENTION_DAYS:
-        allowed = ", ".join(str(v) for v in LOG_RETENTION_DAYS)
-        raise ValueError(f"CloudWatch Logs keeps logs for one of {allowed} days; pick the next value up")
-    return value
-
-
-LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
-
-
-class _Spec(BaseModel):
-    """Base of every spec model: unknown keys are errors, values are immutable once validated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NetworkSpec(_Spec):
+class NetworkSpec(SpecModel):
     """The VPC the environment runs in."""
 
     cidr: str = "10.0.0.0/16"
@@ -104,7 +64,7 @@ class NetworkSpec(_Spec):
         return value
 
 
-class SystemPoolSpec(_Spec):
+class SystemPoolSpec(SpecModel):
     """The small CPU node group that runs cluster add-ons (CoreDNS, device plugin controller ...)."""
 
     instance_types: list[InstanceType] = Field(default_factory=lambda: ["m7i.large"], min_length=1)
@@ -115,7 +75,7 @@ class SystemPoolSpec(_Spec):
     """Default 3."""
 
 
-class ClusterSpec(_Spec):
+class ClusterSpec(SpecModel):
     """The EKS cluster."""
 
     version: Annotated[str, StringConstraints(pattern=r"^1\.\d{2}$")] = "1.33"
@@ -142,85 +102,7 @@ class ClusterSpec(_Spec):
         return values
 
 
-KARPENTER_DURATION = r"^([0-9]+(s|m|h))+$"
-"""A Go duration as Karpenter's CRDs accept it (``720h``, ``90m``)."""
-BUDGET_NODES = r"^((100|[0-9]{1,2})%|[0-9]+)$"
-"""A NodePool budget's ``nodes``: a count or a percentage (karpenter.sh_nodepools.yaml)."""
-BUDGET_WINDOW_DURATION = r"^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?)$"
-"""A budget window's ``duration`` (hours and/or minutes), as the NodePool CRD's pattern says."""
-CRON = r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly))|((\S+)\s(\S+)\s(\S+)\s(\S+)\s(\S+))$"
-"""A budget window's ``schedule``: five cron fields (UTC) or a macro, as the NodePool CRD takes it."""
-
-
-class HoldWindowSpec(_Spec):
-    """A recurring window in which Karpenter disrupts none of the pool's nodes (UTC cron + duration)."""
-
-    schedule: Annotated[str, StringConstraints(pattern=CRON)]
-    """When the window opens, in cron syntax (UTC), e.g. "0 8 * * mon-fri"."""
-    duration: Annotated[str, StringConstraints(pattern=BUDGET_WINDOW_DURATION)]
-    """How long it stays open, e.g. "10h" or "1h30m"."""
-
-
-class DisruptionSpec(_Spec):
-    """How Karpenter may replace an elastic pool's nodes (drift after an image change, consolidation).
-
-    Expiry (``expire_after``) is not budgeted by Karpenter v1: an expired node is deleted whatever
-    the budgets say (karpenter.sh/docs/concepts/disruption), so serving pools rely on their PDBs then.
-    """
-
-    max_disrupted: Annotated[str, StringConstraints(pattern=BUDGET_NODES)] = "1"
-    """Nodes (count or percentage) that may be disrupted at once. Default "1"."""
-    hold_windows: list[HoldWindowSpec] = Field(default_factory=list)
-    """Windows in which no node is disrupted (drift, consolidation). Default none."""
-    hold_rollouts: bool = False
-    """Hold image rollouts: no node is replaced for drift until this is false again. Default false."""
-    consolidation: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
-    """Which nodes consolidation may remove. Default WhenEmptyOrUnderutilized (repack, then remove)."""
-    consolidate_after: Annotated[str, StringConstraints(pattern=KARPENTER_DURATION)] = "10m"
-    """How long a node must be empty or underused before consolidation acts. Default 10m."""
-    expire_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = "720h"
-    """Nodes older than this are replaced (Karpenter's default 720h, 30 days), or "Never"."""
-
-
-class GpuPoolSpec(_Spec):
-    """One GPU pool on one pinned image from images/catalog.yaml.
-
-    ``capacity: elastic`` (default): a Karpenter NodePool on an EC2NodeClass named from the image;
-    nodes exist only while pods need them. ``capacity: static``: an EKS managed node group of exactly
-    ``min_size`` (= ``max_size``) nodes, for multi-node EFA training in a cluster placement group.
-    """
-
-    name: DnsLabel
-    """Pool name: the NodePool's (or node group's) name and the ``mlenv.io/pool`` node label."""
-    purpose: Literal["training", "serving", "experiment"]
-    """What runs there; used in labels and to size disks."""
-    capacity: Literal["elastic", "static"] = "elastic"
-    """elastic (default): Karpenter scales it from zero; static: a fixed-size managed node group."""
-    instance_types: list[InstanceType] = Field(min_length=1)
-    """GPU instance types (all with the same GPU model)."""
-    image: str
-    """An image id from images/catalog.yaml."""
-    min_size: int = Field(default=0, ge=0, le=1000)
-    """elastic: nodes kept warm by low-priority placeholder pods (Karpenter has no minimum); default 0,
-    the pool scales to zero when idle. static: the node count (must equal max_size)."""
-    max_size: int = Field(ge=1, le=1000)
-    """elastic: the most nodes the pool may have (its NodePool limits are max_size x one node's GPUs,
-    vCPUs and memory). static: the node count."""
-    capacity_type: Literal["ON_DEMAND", "SPOT", "CAPACITY_BLOCK"] = "ON_DEMAND"
-    """EC2 capacity type. Default ON_DEMAND. CAPACITY_BLOCK only for static pools."""
-    disk_size_gib: int = Field(default=200, ge=100, le=16384)
-    """Root volume (gp3, encrypted). Default 200 GiB: CUDA images are large."""
-    efa: bool = False
-    """Multi-node training: EFA interfaces and a cluster placement group (static pools). Default off."""
-    labels: dict[str, str] = Field(default_factory=dict)
-    """Extra Kubernetes node labels. Default none. Keys under ``mlenv.io/`` are mlenv's own
-    (stacks/spec/limits.py RESERVED_LABEL_DOMAINS; mlenv.io/experiment marks experiment nodes)."""
-    disruption: DisruptionSpec = Field(default_factory=DisruptionSpec)
-    """elastic pools: disruption budgets, hold windows, consolidation, expiry. Default: one node at a
-    time, no hold window, consolidate after 10m, expire after 720h."""
-
-
-class ObjectLockSpec(_Spec):
+class ObjectLockSpec(SpecModel):
     """S3 Object Lock default retention of a bucket."""
 
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
@@ -229,7 +111,7 @@ class ObjectLockSpec(_Spec):
     """Default 30 days."""
 
 
-class BucketSpec(_Spec):
+class BucketSpec(SpecModel):
     """One artifact bucket."""
 
     name: DnsLabel
@@ -255,7 +137,7 @@ def _default_buckets() -> list[BucketSpec]:
     return [BucketSpec(name="models", object_lock=ObjectLockSpec()), BucketSpec(name="datasets")]
 
 
-class ArtifactsSpec(_Spec):
+class ArtifactsSpec(SpecModel):
     """Artifact storage: S3 buckets for models and datasets, ECR repositories for serving images."""
 
     buckets: list[BucketSpec] = Field(default_factory=_default_buckets)
@@ -287,7 +169,7 @@ class ArtifactsSpec(_Spec):
         return self
 
 
-class FeatureViewSpec(_Spec):
+class FeatureViewSpec(SpecModel):
     """A Feast feature view served from the online store."""
 
     name: Identifier
@@ -297,7 +179,7 @@ class FeatureViewSpec(_Spec):
     """How long feature values stay valid online. Default 30."""
 
 
-class RedisSpec(_Spec):
+class RedisSpec(SpecModel):
     """ElastiCache Redis online store settings (when online_store is redis)."""
 
     node_type: Annotated[str, StringConstraints(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.r7g.large"
@@ -305,7 +187,7 @@ class RedisSpec(_Spec):
     snapshot_retention_days: int = Field(default=7, ge=0, le=35)
 
 
-class FeatureStoreSpec(_Spec):
+class FeatureStoreSpec(SpecModel):
     """Infrastructure of a Feast feature store (DynamoDB or Redis online, S3 + Glue offline)."""
 
     project: Identifier
@@ -317,7 +199,7 @@ class FeatureStoreSpec(_Spec):
     """Redis settings; only with online_store: redis. Default: RedisSpec() then."""
 
 
-class ServedModelSpec(_Spec):
+class ServedModelSpec(SpecModel):
     """One GPU inference deployment."""
 
     name: DnsLabel
@@ -349,7 +231,7 @@ LabelKey = Annotated[
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
 
-class ServingClientSpec(_Spec):
+class ServingClientSpec(SpecModel):
     """Pods allowed to call the model servers: an ingress controller or a client namespace."""
 
     namespace: DnsLabel
@@ -358,7 +240,7 @@ class ServingClientSpec(_Spec):
     """Only pods with these labels in that namespace. Default: every pod of the namespace."""
 
 
-class ServingSpec(_Spec):
+class ServingSpec(SpecModel):
     """The serving environment on the cluster."""
 
     namespace: DnsLabel = "serving"
@@ -385,7 +267,7 @@ class ServingSpec(_Spec):
         return values
 
 
-class ExperimentSpec(_Spec):
+class ExperimentSpec(SpecModel):
     """A short-lived experiment on the shared platform cluster."""
 
     platform_stack: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,100}$")]
@@ -418,7 +300,7 @@ IamPrincipalArn = Annotated[
 ]
 
 
-class ExperimentQuotasSpec(_Spec):
+class ExperimentQuotasSpec(SpecModel):
     """What experiments on this platform may use. The platform stack writes it into its ledger
     (stacks/experiments/quotas.py), where `mlenv exp` reads it: no command-line flag can raise it."""
 
@@ -445,7 +327,7 @@ class ExperimentQuotasSpec(_Spec):
         return self
 
 
-class EnvironmentSpec(_Spec):
+class EnvironmentSpec(SpecModel):
     """One ML environment: what a stack file describes."""
 
     name: DnsLabel

@@ -21,7 +21,8 @@ from images.instance_types import GpuInstanceType, gpu_info
 from stacks.errors import SpecProblem
 
 if TYPE_CHECKING:
-    from stacks.spec.model import EnvironmentSpec, GpuPoolSpec, ServedModelSpec
+    from stacks.spec.model import EnvironmentSpec, ServedModelSpec
+    from stacks.spec.pools import GpuPoolSpec
 
 
 def smallest_node(pool: GpuPoolSpec) -> GpuInstanceType | None:

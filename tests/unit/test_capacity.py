@@ -16,7 +16,8 @@ from images.instance_types import gpu_info, load_instance_types
 from stacks.cli.app import app
 from stacks.errors import SpecError
 from stacks.spec.capacity_rules import pool_capacity_modes, pools_hold_their_models
-from stacks.spec.model import DisruptionSpec, EnvironmentSpec, GpuPoolSpec, HoldWindowSpec
+from stacks.spec.model import EnvironmentSpec
+from stacks.spec.pools import DisruptionSpec, GpuPoolSpec, HoldWindowSpec
 
 runner = CliRunner()
 IMAGE = "al2023-nvidia-580-k8s1.33-20251020"
