@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from images.build import build_image, check_spec, validate_template
-from images.build_spec import load_build_spec, params_for_entry, target_for_entry
+from images.build_spec import BuildParams, ImageTarget, load_build_spec, params_for_entry, target_for_entry
 from images.catalog import DEFAULT_CATALOG_PATH, load_catalog
 from images.instance_types import DEFAULT_INSTANCE_TYPES_PATH, refresh_command
 from images.listing import catalog_listing, catalog_records
@@ -98,6 +98,19 @@ EfaOption = Annotated[
 ]
 
 
+ImageIdArgument = Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")]
+
+
+def _template_inputs(
+    image_id: str, catalog_path: Path, source_ami: str | None, fabric_manager: bool | None, efa: bool | None
+) -> tuple[ImageTarget, BuildParams]:
+    """What `render` and `validate` build a catalog image's template from: its target and parameters."""
+    catalog = load_catalog(catalog_path)
+    entry = catalog.image(image_id)
+    params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
+    return target_for_entry(entry, catalog), params
+
+
 def _packer_output(line: str) -> None:
     # Packer's own messages, streamed as they come; dimmed so mlenv's messages stand out.
     consoles.err.print(f"[dim]packer |[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
@@ -128,7 +141,7 @@ def list_cmd(
 @images_app.command("render", epilog=EXIT_CODES_HELP)
 @reports_errors
 def render_cmd(
-    image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
+    image_id: ImageIdArgument,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory to write the template to.", file_okay=False)
     ],
@@ -138,10 +151,8 @@ def render_cmd(
     catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
 ) -> None:
     """Write the Packer HCL2 template (and its provisioner scripts) of a catalog image. Offline."""
-    catalog = load_catalog(catalog_path)
-    entry = catalog.image(image_id)
-    params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
-    written = render_template(target_for_entry(entry, catalog), params).write(out_dir)
+    target, params = _template_inputs(image_id, catalog_path, source_ami, fabric_manager, efa)
+    written = render_template(target, params).write(out_dir)
     consoles.out.print(f"wrote {len(written)} files to {out_dir}:", highlight=False, soft_wrap=True)
     for path in written:
         consoles.out.print(f"  {path}", highlight=False, soft_wrap=True)
@@ -150,17 +161,15 @@ def render_cmd(
 @images_app.command("validate", epilog=EXIT_CODES_HELP)
 @reports_errors
 def validate_cmd(
-    image_id: Annotated[str, typer.Argument(metavar="ID", help="Image id from the catalog.")],
+    image_id: ImageIdArgument,
     source_ami: SourceAmiOption = None,
     fabric_manager: FabricManagerOption = None,
     efa: EfaOption = None,
     catalog_path: CatalogOption = DEFAULT_CATALOG_PATH,
 ) -> None:
     """Render a catalog image's template and run `packer validate` on it. Offline (no AWS calls)."""
-    catalog = load_catalog(catalog_path)
-    entry = catalog.image(image_id)
-    params = params_for_entry(entry, source_ami=source_ami, fabric_manager=fabric_manager, efa=efa)
-    result = validate_template(target_for_entry(entry, catalog), params, Packer(on_output=_packer_output))
+    target, params = _template_inputs(image_id, catalog_path, source_ami, fabric_manager, efa)
+    result = validate_template(target, params, Packer(on_output=_packer_output))
     if result.legacy:
         consoles.err.print(
             f"note: packer {result.packer_version} predates 1.7; the builder's IMDSv2 settings and "
