@@ -1,7 +1,7 @@
 """Stacks of a chosen size, and cold `mlenv` processes over them, for the plan and check benchmarks.
 
 A plan of N resources is the prod stack plus ``extra`` serving units: each unit is one more GPU
-pool (a copy of prod's ``serving`` pool) and one more served model on it. That grows the program
+pool (a copy of prod's ``serving`` pool) and ``MODELS_PER_POOL`` served models on it. That grows the program
 the way a platform grows (pools and models, with their NodePools, node classes, Deployments,
 Services, HPAs, PDBs and network policies), so the cost per resource at 2,000 says something
 about real stacks rather than about copies of one resource.
@@ -77,26 +77,29 @@ def base_environment(project: Path) -> tuple[str, dict[str, Any]]:
     return str(config["aws:region"]), dict(config["mlenv:environment"])
 
 
+MODELS_PER_POOL = 8
+"""Models each extra pool serves. A unit of one pool and eight models adds ~40 resources for ~2 KB
+of config: the whole stack config travels in one environment variable, which Linux caps at
+128 KiB (stacks/offline/config_env.py), so a stack of one pool per model stops being deployable
+near 1,600 resources while this shape reaches 2,000 as real platforms do (few pools, many models)."""
+
+
 def scaled_environment(base: Mapping[str, Any], extra: int) -> dict[str, Any]:
-    """``base`` plus ``extra`` units, each a GPU pool and one model served from it."""
+    """``base`` plus ``extra`` units, each a GPU pool and ``MODELS_PER_POOL`` models served from it.
+
+    Models name only what differs from the spec's defaults (1 GPU, 1-2 replicas, port 8000), as a
+    user's stack file would; each pool has room for its models' maximum replicas."""
     environment: dict[str, Any] = json.loads(json.dumps(base))
     pools: list[dict[str, Any]] = environment["gpu_pools"]
     template = next(p for p in pools if p["name"] == UNIT_POOL)
     models: list[dict[str, Any]] = environment["serving"]["models"]
-    model_template = models[0]
+    container = models[0]["container"]
     for i in range(extra):
         name = f"{UNIT_POOL}-{i:04d}"
-        pools.append({**template, "name": name, "min_size": 1, "max_size": 2})
-        models.append(
-            {
-                **model_template,
-                "name": f"model-{i:04d}",
-                "pool": name,
-                "model_path": f"bench/model-{i:04d}/v1",
-                "min_replicas": 1,
-                "max_replicas": 2,
-                "uses_features": False,
-            }
+        pools.append({**template, "name": name, "min_size": 1, "max_size": 2 * MODELS_PER_POOL})
+        models.extend(
+            {"name": f"m-{i:04d}-{j}", "container": container, "pool": name, "model_path": f"b/{i}/{j}"}
+            for j in range(MODELS_PER_POOL)
         )
     return environment
 

@@ -25,6 +25,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 
 from stacks.errors import MlenvError, OfflineEngineError, StackFileError
+from stacks.offline.config_env import compact_json, ensure_config_fits
 from stacks.offline.mocks import OfflineMocks
 from stacks.offline.plan import Plan, PlannedInvoke, PlannedResource
 from stacks.offline.stack_yaml import read_stack_document
@@ -72,6 +73,7 @@ def load_stack_config(stack: str, stacks_dir: Path | None = None) -> tuple[dict[
     path = stack_file(stack, stacks_dir)
     raw = read_stack_document(path, shown_as=_shown(path)).config
     config: dict[str, str] = {}
+    as_passed: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
         full_key = key if ":" in key else f"{PROJECT}:{key}"
@@ -83,6 +85,12 @@ def load_stack_config(stack: str, stacks_dir: Path | None = None) -> tuple[dict[
         else:
             # The CLI passes structured config as JSON text; Config.require_object parses it.
             config[full_key] = json.dumps(value, default=str)
+        # What the CLI would put in PULUMI_CONFIG: structured values as compact JSON (secrets are
+        # counted at their offline placeholder's size; their plaintext is not known here).
+        as_passed[full_key] = (
+            config[full_key] if full_key in secret_keys or isinstance(value, str) else compact_json(value)
+        )
+    ensure_config_fits(as_passed, _shown(path))
     return config, secret_keys
 
 
