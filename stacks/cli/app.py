@@ -6,21 +6,21 @@ Exit codes: 0 ok; 1 internal error (or, for `check`, a mandatory policy violatio
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from stacks.cli.check import CHECK_EPILOG
 from stacks.cli.check import check as check_command
 from stacks.cli.drift import DRIFT_EPILOG
 from stacks.cli.drift import drift as drift_command
 from stacks.cli.errors import command_group, consoles, reported, reports_errors
-from stacks.cli.exp import exp_app
-from stacks.cli.images import images_app
 from stacks.errors import EXIT_BAD_INPUT, MlenvError
 from stacks.offline.plan import UNKNOWN, Plan
 
@@ -32,13 +32,36 @@ EXIT_CODES_HELP = (
     "2 bad input (unknown stack, invalid stack file or plan file)."
 )
 
+
+class CommandsImportedWhenRun(TyperGroup):
+    """The root group: `images` and `exp` (boto3, the experiment lifecycle, Packer and Jinja
+    templates) are imported only when one of them is asked for, so `plan` and `check` do not pay
+    for them at start-up (benchmarks/README.md has the figures). The context and command types
+    are typer's (its own copy of click since typer 0.20), hence ``Any`` here."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "images": ("stacks.cli.images", "images_app"),
+        "exp": ("stacks.cli.exp", "exp_app"),
+    }
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *self.LAZY]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.LAZY:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = self.LAZY[cmd_name]
+        group = typer.main.get_command(getattr(importlib.import_module(module), attribute))
+        group.name = cmd_name
+        return group
+
+
 app = command_group(
     "mlenv",
     "ML environments as code on Pulumi: plan and policy-check stacks offline, run experiments. "
     + EXIT_CODES_HELP,
+    cls=CommandsImportedWhenRun,
 )
-app.add_typer(images_app, name="images")
-app.add_typer(exp_app, name="exp")
 
 
 def _print_version(value: bool) -> None:

@@ -16,8 +16,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import ParamSpec, TypeVar
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
+from typer.core import TyperGroup
 
 from stacks.errors import CREDENTIALS_HELP, EXIT_INTERNAL, MlenvError
 
@@ -63,10 +63,11 @@ consoles = Consoles()
 """The consoles every command prints through."""
 
 
-def command_group(name: str | None, help_text: str) -> typer.Typer:
+def command_group(name: str | None, help_text: str, cls: type[TyperGroup] | None = None) -> typer.Typer:
     """A typer app (the root or a command group) set up like every other mlenv command."""
     return typer.Typer(
         name=name,
+        cls=cls,
         help=help_text,
         no_args_is_help=True,
         add_completion=False,
@@ -83,15 +84,13 @@ def reported() -> Iterator[None]:
     except MlenvError as exc:
         consoles.err.print(f"error: {exc}", markup=False)
         raise typer.Exit(exc.exit_code) from None
-    except NoCredentialsError:
-        consoles.err.print(f"error: {CREDENTIALS_HELP}", markup=False)
-        raise typer.Exit(EXIT_INTERNAL) from None
-    except (BotoCoreError, ClientError) as exc:
-        consoles.err.print(f"error: AWS call failed: {exc}", markup=False)
-        raise typer.Exit(EXIT_INTERNAL) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:
+        aws = _aws_error_message(exc)
+        if aws is not None:
+            consoles.err.print(f"error: {aws}", markup=False)
+            raise typer.Exit(EXIT_INTERNAL) from None
         if os.environ.get("MLENV_DEBUG"):
             raise
         consoles.err.print(
@@ -100,6 +99,20 @@ def reported() -> Iterator[None]:
             markup=False,
         )
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _aws_error_message(exc: Exception) -> str | None:
+    """What to say of a boto3/botocore failure; None for anything else. botocore is looked up,
+    not imported: a command that never imported it (plan, check) cannot have raised its errors,
+    and importing it costs every command ~0.1 s of start-up."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is None:
+        return None
+    if isinstance(exc, exceptions.NoCredentialsError):
+        return CREDENTIALS_HELP
+    if isinstance(exc, exceptions.BotoCoreError | exceptions.ClientError):
+        return f"AWS call failed: {exc}"
+    return None
 
 
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
