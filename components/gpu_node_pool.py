@@ -26,6 +26,7 @@ from components.cluster import CLUSTER_DNS, SERVICE_CIDR, EksCluster
 from components.network import Network
 from components.nodes import instance_tag_specifications, metadata_options, node_role, root_volume
 from components.scheduling import (
+    EKS_TAINT_EFFECTS,
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
@@ -45,12 +46,6 @@ COMPONENT = "compute"
 NODE_GROUP_NAME_MAX = 63
 MIME_BOUNDARY = "MLENV-NODEADM"
 
-EKS_TAINT_EFFECTS = {
-    "NoSchedule": "NO_SCHEDULE",
-    "NoExecute": "NO_EXECUTE",
-    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-}
-"""Kubernetes taint effect -> the EKS API's spelling of it."""
 GPU_TAINT = f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
 """The GPU taint as the kubelet's ``--register-with-taints`` writes it."""
 

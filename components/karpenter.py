@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from components.cluster import EksCluster
 from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_role
 from components.karpenter_iam import controller_policy_json
+from components.karpenter_names import CHART, NAMESPACE, SERVICE_ACCOUNT
 from components.nodes import NodeRole, node_role
 from components.pod_security import pod_security_labels
 from components.scheduling import LABEL_POOL
@@ -32,10 +33,6 @@ from components.tags import Tagging
 from images.catalog import Catalog, load_catalog
 
 COMPONENT = "karpenter"
-CHART: Final = "karpenter"
-"""The catalog's helm_charts key."""
-NAMESPACE: Final = "karpenter"
-SERVICE_ACCOUNT: Final = "karpenter"
 DISCOVERY_TAG: Final = "karpenter.sh/discovery"
 """Tag whose value is the cluster name on the subnets and security group EC2NodeClasses select."""
 QUEUE_RETENTION_SECONDS: Final = 300

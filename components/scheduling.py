@@ -15,6 +15,12 @@ GPU_TAINT_KEY: Final = "nvidia.com/gpu"
 GPU_TAINT_VALUE: Final = "true"
 GPU_TAINT_EFFECT: Final = "NoSchedule"
 """Only pods that tolerate the taint (GPU workloads, the device plugin) land on GPU nodes."""
+EKS_TAINT_EFFECTS: Final = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
+"""Kubernetes taint effect -> the EKS API's spelling of it (node groups take the latter)."""
 
 LABEL_POOL: Final = "mlenv.io/pool"
 LABEL_PURPOSE: Final = "mlenv.io/purpose"

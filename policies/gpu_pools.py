@@ -9,8 +9,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from components.gpu_node_pool import EKS_TAINT_EFFECTS
-from components.scheduling import GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
+from components.scheduling import EKS_TAINT_EFFECTS, GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from images.catalog import ImageEntry, load_catalog
 from images.compat import check_image_for_gpu
 from images.instance_types import GpuInstanceType, load_instance_types

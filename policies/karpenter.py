@@ -14,7 +14,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from components.karpenter import CHART
+from components.karpenter_names import CHART
 from components.scheduling import (
     GPU_RESOURCE,
     GPU_TAINT_EFFECT,
