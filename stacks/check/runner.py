@@ -86,6 +86,14 @@ class PackSession:
     policies: tuple[PolicyMeta, ...]
     config: Mapping[str, PolicyConfigEntry]
     timings: RunTimings = field(default_factory=RunTimings)
+    _start_more: Callable[[int], list[PackProcess]] | None = field(default=None, repr=False)
+
+    def grow(self, jobs: int) -> None:
+        """Have ``jobs`` processes: start and configure the missing ones (stopped with the session)."""
+        if self._start_more is None or jobs <= len(self.processes):
+            return
+        self.processes = [*self.processes, *self._start_more(jobs - len(self.processes))]
+        self.timings.jobs = len(self.processes)
 
     @property
     def remediates(self) -> bool:
@@ -251,9 +259,9 @@ def pack_session(
     timings = RunTimings(jobs=jobs)
     started = time.perf_counter()
     with EngineServer() as engine, contextlib.ExitStack() as stack_of_processes:
-        processes = _start_processes(
-            jobs,
-            lambda: PackProcess(
+
+        def make() -> PackProcess:
+            return PackProcess(
                 pack_dir,
                 project=project,
                 stack=stack,
@@ -261,9 +269,9 @@ def pack_session(
                 engine_address=engine.address,
                 start_timeout=start_timeout,
                 call_timeout=call_timeout,
-            ),
-            stack_of_processes,
-        )
+            )
+
+        processes = _start_processes(jobs, make, stack_of_processes)
         timings.start = time.perf_counter() - started
         configured = time.perf_counter()
         first = processes[0]
@@ -276,6 +284,13 @@ def pack_session(
         for process in processes:
             process.configure(request)
         timings.configure = time.perf_counter() - configured
+
+        def start_more(count: int) -> list[PackProcess]:
+            more = _start_processes(count, make, stack_of_processes)
+            for process in more:
+                process.configure(request)
+            return more
+
         yield PackSession(
             processes=processes,
             info=info,
@@ -283,6 +298,7 @@ def pack_session(
             policies=policy_metadata(info, config),
             config=config,
             timings=timings,
+            _start_more=start_more,
         )
 
 
@@ -342,6 +358,51 @@ def check_plan(
         return report
 
 
+def plan_and_check(
+    make_plan: Callable[[], Plan],
+    *,
+    project: str,
+    stack: str,
+    stack_config: Mapping[str, str],
+    pack_dir: Path = PACK_DIR,
+    policy_config: Mapping[str, PolicyConfigEntry] | None = None,
+    jobs: int | None = None,
+    stack_file: str | None = None,
+    on_planned: Callable[[Plan], None] | None = None,
+) -> tuple[Plan, CheckReport]:
+    """Plan a stack and check the plan, starting the pack while the program runs.
+
+    The pack's start-up (a new interpreter importing pulumi and the pack, its gRPC server,
+    Handshake, ConfigureStack) needs the stack's config, not its plan, so it runs on another core
+    while the program plans (``benchmarks/check.py`` measures the wall time it saves). One process
+    starts first; once the plan's size is known, ``auto_jobs`` more join. A bad stack is the error
+    reported even when the pack also failed to start: the stack is what the user must fix first.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlenv-plan") as planner:
+        planned = planner.submit(make_plan)
+        with contextlib.ExitStack() as session_scope:
+            try:
+                session = session_scope.enter_context(
+                    pack_session(
+                        project=project,
+                        stack=stack,
+                        stack_config=stack_config,
+                        pack_dir=pack_dir,
+                        policy_config=policy_config,
+                        jobs=1,
+                    )
+                )
+            except BaseException:
+                planned.result()
+                raise
+            plan = planned.result()
+            if on_planned is not None:
+                on_planned(plan)
+            session.grow(jobs if jobs is not None else auto_jobs(len(plan.resources)))
+            return plan, session.check(plan, stack_file=stack_file)
+    raise AssertionError("unreachable")  # pragma: no cover (the with block returns or raises)
+
+
 __all__ = [
     "PACK_DIR",
     "CheckReport",
@@ -353,4 +414,5 @@ __all__ = [
     "auto_jobs",
     "check_plan",
     "pack_session",
+    "plan_and_check",
 ]

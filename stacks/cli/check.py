@@ -114,7 +114,7 @@ def check(
     from stacks.check.config import load_policy_config
     from stacks.check.formats import render
     from stacks.check.formats.text import renderables, summary_line
-    from stacks.check.runner import PACK_DIR, check_plan
+    from stacks.check.runner import PACK_DIR, check_plan, plan_and_check
     from stacks.offline.plan import Plan
 
     progress = consoles.progress
@@ -131,22 +131,39 @@ def check(
     if plan_file is not None:
         plan = Plan.load(plan_file)
         ensure_engine_could_produce(plan, source=str(plan_file))
+        stack_file, project_root = _stack_file_for(plan.stack)
+        with _terminate_as_exit(), progress(f"evaluating the policy pack over stack {plan.stack} ..."):
+            report = check_plan(
+                plan,
+                pack_dir=pack_dir or PACK_DIR,
+                policy_config=policy_config,
+                jobs=jobs,
+                stack_file=stack_file,
+            )
     else:
-        from stacks.offline.engine import plan_stack
+        from stacks.offline.engine import PROJECT, load_stack_config, plan_stack
 
         assert stack is not None
-        with progress(f"planning stack {stack} offline (running the Pulumi program) ..."):
-            plan = plan_stack(stack)
-        ensure_engine_could_produce(plan, source=f"the offline plan of stack {stack}")
-    stack_file, project_root = _stack_file_for(plan.stack)
-    with _terminate_as_exit(), progress(f"evaluating the policy pack over stack {plan.stack} ..."):
-        report = check_plan(
-            plan,
-            pack_dir=pack_dir or PACK_DIR,
-            policy_config=policy_config,
-            jobs=jobs,
-            stack_file=stack_file,
-        )
+        name = stack
+        stack_config, _ = load_stack_config(name)
+        stack_file, project_root = _stack_file_for(name)
+        with (
+            _terminate_as_exit(),
+            progress(f"planning stack {name} offline and evaluating the policy pack over it ..."),
+        ):
+            plan, report = plan_and_check(
+                lambda: plan_stack(name),
+                project=PROJECT,
+                stack=name,
+                stack_config=stack_config,
+                pack_dir=pack_dir or PACK_DIR,
+                policy_config=policy_config,
+                jobs=jobs,
+                stack_file=stack_file,
+                on_planned=lambda p: ensure_engine_could_produce(
+                    p, source=f"the offline plan of stack {name}"
+                ),
+            )
     report = dataclasses.replace(report, project_root=project_root)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
