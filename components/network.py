@@ -4,8 +4,9 @@ Private subnets (one per AZ, large: the VPC CNI gives every pod a VPC address) h
 public subnets (small) hold internet-facing load balancers and the NAT gateways. Private route
 tables reach the internet through NAT (one for the VPC, or one per AZ so losing an AZ does not cut
 the others off) and S3 through a gateway endpoint, so GPU nodes pull datasets and checkpoints
-without paying NAT data processing. Subnets carry the role tags the AWS Load Balancer Controller
-uses to discover them. VPC flow logs go to CloudWatch Logs.
+without paying NAT data processing; interface endpoints (components/vpc_endpoints.py) put S3, STS
+and the services the spec needs at private addresses in the VPC. Subnets carry the role tags the
+AWS Load Balancer Controller uses to discover them. VPC flow logs go to CloudWatch Logs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,19 +25,12 @@ from components.errors import ComponentError
 from components.irsa import service_trust_policy
 from components.log_encryption import flow_log_group_name
 from components.tags import Tagging
+from components.vpc_endpoints import EndpointPlacement, create_interface_endpoints, interface_services
 
 COMPONENT = "network"
 ELB_ROLE_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_ROLE_TAG = "kubernetes.io/role/internal-elb"
 ANYWHERE = "0.0.0.0/0"
-HTTPS = 443
-INTERFACE_ENDPOINT_SERVICES = ("s3", "sts")
-"""AWS services reached through interface endpoints (private addresses in the VPC), so workloads'
-network policies can allow egress to the VPC instead of to any address: S3 (model artifacts) and
-STS (IRSA credentials). S3 keeps its gateway endpoint for nodes; its interface endpoint answers the
-S3 names for every resolver in the VPC (``private_dns_only_for_inbound_resolver_endpoint=False``,
-https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html#private-dns)."""
-
 # Private subnets take 1/4 of the VPC each (room for 3 AZs plus a spare quarter); public subnets
 # are carved from the spare quarter at 1/64 of the VPC: load balancers and NAT need few addresses.
 PRIVATE_PREFIX_DELTA = 2
@@ -141,6 +135,9 @@ class NetworkArgs:
     CloudWatch Logs' own encryption."""
     private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
     """Extra tags on the private (node) subnets, e.g. Karpenter's discovery tag. Default none."""
+    interface_services: Sequence[str] = ()
+    """AWS services that get an interface endpoint besides S3 and STS (which always do), e.g.
+    ``dynamodb`` for a DynamoDB online store (components/vpc_endpoints.py). Default none."""
 
 
 class Network(pulumi.ComponentResource):
@@ -264,7 +261,19 @@ class Network(pulumi.ComponentResource):
             tags=named("s3"),
             opts=child,
         )
-        self.interface_endpoints = self._interface_endpoints(prefix, args, named)
+        self.interface_endpoints = create_interface_endpoints(
+            EndpointPlacement(
+                prefix=prefix,
+                region=args.region,
+                vpc=self.vpc,
+                vpc_cidr=args.cidr,
+                subnet_ids=self.private_subnet_ids,
+                gateway=self.s3_endpoint,
+            ),
+            interface_services(args.interface_services),
+            named,
+            parent=self,
+        )
 
         self._flow_logs(prefix, args, tags)
         self.register_outputs(
@@ -283,48 +292,6 @@ class Network(pulumi.ComponentResource):
     def private_subnet_in(self, zone: str) -> aws.ec2.Subnet:
         """The private subnet of one AZ (placement-group pools keep all nodes in one AZ)."""
         return self.private_subnets[self.availability_zones.index(zone)]
-
-    def _interface_endpoints(
-        self, prefix: str, args: NetworkArgs, named: Callable[[str], dict[str, str]]
-    ) -> dict[str, aws.ec2.VpcEndpoint]:
-        """One interface endpoint per ``INTERFACE_ENDPOINT_SERVICES`` entry, HTTPS from the VPC only."""
-        child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(
-            f"{prefix}-endpoints",
-            description=f"mlenv {prefix}: interface endpoints, HTTPS from the VPC only",
-            vpc_id=self.vpc.id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=HTTPS,
-                    to_port=HTTPS,
-                    cidr_blocks=[args.cidr],
-                    description="HTTPS from the VPC",
-                )
-            ],
-            tags=named("endpoints"),
-            opts=child,
-        )
-        endpoints = {}
-        for service in INTERFACE_ENDPOINT_SERVICES:
-            endpoints[service] = aws.ec2.VpcEndpoint(
-                f"{prefix}-{service}-interface",
-                vpc_id=self.vpc.id,
-                service_name=f"com.amazonaws.{args.region}.{service}",
-                vpc_endpoint_type="Interface",
-                subnet_ids=self.private_subnet_ids,
-                security_group_ids=[group.id],
-                private_dns_enabled=True,
-                dns_options=(
-                    aws.ec2.VpcEndpointDnsOptionsArgs(private_dns_only_for_inbound_resolver_endpoint=False)
-                    if service == "s3"
-                    else None
-                ),
-                tags=named(f"{service}-interface"),
-                # The S3 interface endpoint's private DNS needs the gateway endpoint to exist first.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.s3_endpoint]),
-            )
-        return endpoints
 
     def _flow_logs(self, prefix: str, args: NetworkArgs, tags: dict[str, str]) -> None:
         child = pulumi.ResourceOptions(parent=self)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from components.network import ELB_ROLE_TAG, HTTPS, INTERFACE_ENDPOINT_SERVICES, INTERNAL_ELB_ROLE_TAG
+from components.network import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG
+from components.vpc_endpoints import ALWAYS, HTTPS
 from stacks.offline.plan import Plan
 from tests.components.compute_helpers import only, spec_of
 from tests.oracles.arn_formats import arn_pattern
@@ -83,7 +84,7 @@ def test_s3_and_sts_interface_endpoints_in_the_private_subnets_https_from_the_vp
         for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
         if e.inputs["vpcEndpointType"] == "Interface"
     }
-    assert set(interface) == set(INTERFACE_ENDPOINT_SERVICES) == {"s3", "sts"}
+    assert set(interface) == set(ALWAYS) == {"s3", "sts"}
     private_subnets = {s.id for s in plan.of_type(SUBNET) if INTERNAL_ELB_ROLE_TAG in s.inputs["tags"]}
     group = only(
         [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-endpoints")]
