@@ -10,9 +10,10 @@ it, never a silent empty answer.
 from __future__ import annotations
 
 import hashlib
+import string
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime import Mocks
@@ -34,6 +35,8 @@ class MockContext:
     inputs: Mapping[str, Any]
     region: str
     account: str = ACCOUNT_ID
+    subnet_zones: Mapping[str, str] = field(default_factory=dict)
+    """AZ of each subnet registered so far, by subnet id (interface endpoints report one name per AZ)."""
 
     @property
     def suffix(self) -> str:
@@ -217,6 +220,7 @@ COMPUTED: dict[str, ComputedFn] = {
         "arn": c.arn(f"nodegroup/{c.inputs.get('clusterName')}/{c.inputs.get('nodeGroupName')}/{c.uuid}"),
         "status": "ACTIVE",
     },
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda c: _vpc_endpoint(c),
     # SQS reports a queue's URL (https://sqs.<region>.amazonaws.com/<account>/<name>) beside its ARN.
     "aws:sqs/queue:Queue": lambda c: {
         "arn": c.arn(c.physical_name, "sqs"),
@@ -224,6 +228,44 @@ COMPUTED: dict[str, ComputedFn] = {
         "url": f"https://sqs.{c.region}.amazonaws.com/{c.account}/{c.physical_name}",
     },
 }
+
+
+def _base36(text: str, length: int) -> str:
+    """``length`` characters of [0-9a-z], stable for ``text``."""
+    number, digits = (
+        int(hashlib.sha256(text.encode()).hexdigest(), 16),
+        string.digits + string.ascii_lowercase,
+    )
+    out = ""
+    for _ in range(length):
+        number, digit = divmod(number, 36)
+        out += digits[digit]
+    return out
+
+
+def _vpc_endpoint(c: MockContext) -> dict[str, Any]:
+    """An interface endpoint's DNS entries, as DescribeVpcEndpoints reports them: the regional name
+    ``vpce-<id>-<8 chars>.<service>.<region>.vpce.amazonaws.com``, one zonal name per subnet's AZ
+    (``-<az>`` after the 8 chars), both in the region's vpce hosted zone, then, with private DNS, the
+    service's own name in its private hosted zone
+    (https://docs.aws.amazon.com/cli/latest/reference/ec2/describe-vpc-endpoints.html, example output;
+    https://docs.aws.amazon.com/vpc/latest/privatelink/privatelink-access-aws-services.html).
+    A subnet the mocks have not seen is placed in the region's AZs by position (a, b ...)."""
+    if c.inputs.get("vpcEndpointType") != "Interface":
+        return {}
+    service = str(c.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+    label = f"{mock_id(c)}-{_base36(c.name, 8)}"
+    domain = f"{service}.{c.region}.vpce.amazonaws.com"
+    vpce_zone = "Z" + _base36(f"vpce:{c.region}", 13).upper()
+    subnets = [str(s) for s in c.inputs.get("subnetIds") or []]
+    zones = [c.subnet_zones.get(s, f"{c.region}{string.ascii_lowercase[i]}") for i, s in enumerate(subnets)]
+    entries = [{"dnsName": f"{label}.{domain}", "hostedZoneId": vpce_zone}] + [
+        {"dnsName": f"{label}-{zone}.{domain}", "hostedZoneId": vpce_zone} for zone in zones
+    ]
+    if c.inputs.get("privateDnsEnabled"):
+        private_zone = "Z" + _base36(f"private:{c.name}", 13).upper()
+        entries.append({"dnsName": f"{service}.{c.region}.amazonaws.com", "hostedZoneId": private_zone})
+    return {"dnsEntries": entries}
 
 
 def _region_code(region: str) -> str:
@@ -302,10 +344,17 @@ class OfflineMocks(Mocks):
     def __init__(self, region: str, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.region = region
         self.stack_outputs = dict(stack_outputs or {})
+        self.subnet_zones: dict[str, str] = {}
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         """Echo the inputs, add the computed attributes, and an id derived from the name."""
-        ctx = MockContext(type=args.typ, name=args.name, inputs=args.inputs, region=self.region)
+        ctx = MockContext(
+            type=args.typ,
+            name=args.name,
+            inputs=args.inputs,
+            region=self.region,
+            subnet_zones=self.subnet_zones,
+        )
         if args.typ == "pulumi:pulumi:StackReference":
             return self._stack_reference(args)
         if not args.custom:
@@ -317,6 +366,8 @@ class OfflineMocks(Mocks):
         if args.typ.startswith("kubernetes:"):
             return ctx.physical_name, state
         resource_id = mock_id(ctx)
+        if args.typ == "aws:ec2/subnet:Subnet":
+            self.subnet_zones[resource_id] = str(args.inputs.get("availabilityZone", ""))
         if args.typ in ARNS:
             state["arn"] = ARNS[args.typ](ctx, resource_id)
         return resource_id, state
