@@ -107,6 +107,28 @@ MUTATIONS: tuple[Mutation, ...] = (
         'encrypted="false"',
         ("tests/components/test_gpu_node_pool.py", "tests/components/test_cluster.py"),
     ),
+    # Network paths (issue 16)
+    Mutation(
+        "dynamodb-endpoint-private-dns",
+        "components/vpc_endpoints.py",
+        '"dynamodb": InterfaceEndpoint(private_dns=False)',
+        '"dynamodb": InterfaceEndpoint(private_dns=True)',
+        ("tests/components/test_online_store_paths.py",),
+    ),
+    Mutation(
+        "dynamodb-endpoint-url-every-model",
+        "components/serving.py",
+        "self._dynamodb_endpoint_url if spec.uses_features else None",
+        "self._dynamodb_endpoint_url",
+        ("tests/components/test_online_store_paths.py",),
+    ),
+    Mutation(
+        "redis-port-not-opened",
+        "components/data_serving_wiring.py",
+        'return (REDIS_PORT,) if store is not None and store.online_store == "redis" else ()',
+        "return ()",
+        ("tests/components/test_online_store_paths.py",),
+    ),
     # Storage
     Mutation(
         "ecr-immutable",

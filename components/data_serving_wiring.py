@@ -13,7 +13,7 @@ import pulumi
 
 from components.artifact_store import ArtifactStore
 from components.cluster import EksCluster
-from components.feature_store import FeatureStore, FeatureStoreArgs, RedisNetwork
+from components.feature_store import REDIS_PORT, FeatureStore, FeatureStoreArgs, RedisNetwork
 from components.irsa import ServiceAccountRef
 from components.network import Network
 from components.serving import ServedModel, ServingArgs
@@ -65,6 +65,21 @@ def feature_store_args(
     )
 
 
+def interface_services_for(spec: EnvironmentSpec) -> tuple[str, ...]:
+    """Interface endpoints the data side needs besides S3 and STS: DynamoDB for a DynamoDB online
+    store, so model servers and the online feature server reach it at a VPC address (their network
+    policy allows HTTPS to the VPC, never the public DynamoDB addresses the gateway endpoint uses)."""
+    store = spec.feature_store
+    return ("dynamodb",) if store is not None and store.online_store == "dynamodb" else ()
+
+
+def online_store_ports(spec: EnvironmentSpec) -> tuple[int, ...]:
+    """TCP ports model servers open to the VPC for the online store: Redis's (ElastiCache lives in the
+    private subnets); none for DynamoDB (HTTPS to its interface endpoint) or without a store."""
+    store = spec.feature_store
+    return (REDIS_PORT,) if store is not None and store.online_store == "redis" else ()
+
+
 def served_models(serving: ServingSpec, catalog: Catalog | None = None) -> tuple[ServedModel, ...]:
     """Each model of the spec with its catalog container (the spec's contract checked it exists)."""
     catalog = catalog or load_catalog()
@@ -92,13 +107,14 @@ def serving_args(
     tagging: Tagging,
     artifacts: ArtifactStore,
     cluster: EksCluster,
+    network: Network,
     feature_store: FeatureStore | None,
     wait_for: Mapping[str, Sequence[pulumi.Resource]],
 ) -> ServingArgs:
     """Serving reads the models bucket with the artifact key, on this cluster, and models that
-    use features also get the feature store's read policy."""
-    serving, network = spec.serving, spec.network
-    assert serving is not None and network is not None
+    use features also get the feature store's read policy and a path to its online store."""
+    serving, network_spec = spec.serving, spec.network
+    assert serving is not None and network_spec is not None
     return ServingArgs(
         environment=spec.name,
         tagging=tagging,
@@ -107,11 +123,13 @@ def serving_args(
         kms_key=artifacts.kms_key,
         oidc_provider=cluster.oidc_provider,
         k8s_provider=cluster.k8s_provider,
-        vpc_cidr=network.cidr,
+        vpc_cidr=network_spec.cidr,
         namespace=serving.namespace,
         runtime=serving.runtime,
         clients=tuple(serving.clients),
         egress_cidrs=tuple(serving.egress_cidrs),
         feature_read_policy=feature_store.reader_policy if feature_store is not None else None,
+        dynamodb_endpoint=network.interface_endpoints.get("dynamodb"),
+        online_store_ports=online_store_ports(spec),
         wait_for={pool: tuple(waits) for pool, waits in wait_for.items()},
     )

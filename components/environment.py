@@ -9,7 +9,12 @@ import pulumi_aws as aws
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import EksCluster, EksClusterArgs, cluster_name
-from components.data_serving_wiring import feature_store_args, pools_to_wait_for, serving_args
+from components.data_serving_wiring import (
+    feature_store_args,
+    interface_services_for,
+    pools_to_wait_for,
+    serving_args,
+)
 from components.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from components.feature_store import FeatureStore, feature_store_outputs
 from components.gpu_capacity import GpuCapacity, GpuCapacityArgs
@@ -20,6 +25,7 @@ from components.log_encryption import LogsKey, LogsKeyArgs, control_plane_log_gr
 from components.network import Network, NetworkArgs
 from components.serving import Serving, serving_outputs
 from components.tags import Tagging
+from components.vpc_endpoints import service_endpoint_url
 from images.catalog import load_catalog
 from images.instance_types import load_instance_types
 from stacks.experiments.durations import to_iso
@@ -130,6 +136,7 @@ class MlEnvironment(pulumi.ComponentResource):
                 logs_key=self.logs_key.key,
                 # Karpenter launches elastic-pool nodes into the subnets tagged for this cluster.
                 private_subnet_tags={DISCOVERY_TAG: cluster_name(spec.name)},
+                interface_services=interface_services_for(spec),
             ),
             opts=children,
         )
@@ -238,6 +245,7 @@ class MlEnvironment(pulumi.ComponentResource):
                     tagging=tagging,
                     artifacts=self.artifacts,
                     cluster=self.cluster,
+                    network=self.network,
                     feature_store=self.feature_store,
                     wait_for=pools_to_wait_for(spec.serving, self._pool_resources(), self.device_plugin),
                 ),
@@ -257,6 +265,7 @@ class MlEnvironment(pulumi.ComponentResource):
             "ecr_repositories": {name: r.repository_url for name, r in self.artifacts.repositories.items()},
             **self._compute_outputs(),
             **(feature_store_outputs(self.feature_store) if self.feature_store is not None else {}),
+            **self._online_store_endpoint_outputs(),
             **(serving_outputs(self.serving) if self.serving is not None else {}),
         }
 
@@ -279,6 +288,15 @@ class MlEnvironment(pulumi.ComponentResource):
             # {catalog image id -> EC2NodeClass name}: experiments put their NodePool on these.
             "gpu_node_classes": dict(self.gpu_capacity.image_classes) if self.gpu_capacity else {},
         }
+
+    def _online_store_endpoint_outputs(self) -> dict[str, Any]:
+        """The DynamoDB interface endpoint's URL, for online readers the stack does not deploy (a
+        Feast feature server under feast-reader) to set as ``AWS_ENDPOINT_URL_DYNAMODB``; empty
+        without one."""
+        endpoint = self.network.interface_endpoints.get("dynamodb") if self.network is not None else None
+        if endpoint is None:
+            return {}
+        return {"feature_store_dynamodb_endpoint": service_endpoint_url(endpoint, "dynamodb")}
 
     def _pool_outputs(self) -> dict[str, Any]:
         """Per GPU pool, in spec order: how it gets capacity, its image and how that image was built."""

@@ -5,8 +5,10 @@ the models bucket (plus the feature store's read policy for models that use feat
 model: a Deployment (or a KServe InferenceService in RawDeployment mode), a Service, an
 autoscaling/v2 HPA and a PodDisruptionBudget, so replicas scale with load and survive node
 drains. Network policies deny everything by default, then allow DNS to the cluster's DNS pods, HTTPS
-to the VPC (its S3 and STS interface endpoints, components/network.py) and to the CIDRs the spec
-names, and ingress to each model's port only from the clients the spec names.
+to the VPC (its interface endpoints, components/vpc_endpoints.py) and to the CIDRs the spec names,
+the online store's port in the VPC (Redis), and ingress to each model's port only from the clients
+the spec names. Models that read features are pointed at the DynamoDB interface endpoint, which has
+no private DNS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from components import serving_specs as specs
 from components.irsa import ROLE_ARN_ANNOTATION, ServiceAccountRef, irsa_role
 from components.pod_security import pod_security_labels
 from components.tags import Tagging
+from components.vpc_endpoints import service_endpoint_url
 from images.catalog import ContainerImage
 from stacks.spec.model import ServedModelSpec, ServingClientSpec
 
@@ -72,6 +75,12 @@ class ServingArgs:
     """"deployment" (default): plain Deployments; "kserve": KServe InferenceServices."""
     feature_read_policy: aws.iam.Policy | None = None
     """The feature store's read policy, attached for models with ``uses_features``. Default none."""
+    dynamodb_endpoint: aws.ec2.VpcEndpoint | None = None
+    """The network's DynamoDB interface endpoint: models with ``uses_features`` get its URL in
+    ``AWS_ENDPOINT_URL_DYNAMODB``. Default none: no variable (the SDK's public name)."""
+    online_store_ports: Sequence[int] = ()
+    """TCP ports of an online store in the VPC's private subnets (Redis) the servers may reach.
+    Default none."""
     wait_for: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """By GPU pool name, what the servers of a model on that pool need before they can become
     ready (that pool, the device plugin): a model's workload is created after its own pool's
@@ -160,6 +169,11 @@ class Serving(pulumi.ComponentResource):
             parent=self, provider=args.k8s_provider, depends_on=[self.namespace]
         )
 
+        self._dynamodb_endpoint_url = (
+            service_endpoint_url(args.dynamodb_endpoint, "dynamodb")
+            if args.dynamodb_endpoint is not None
+            else None
+        )
         self.roles = {}
         self._service_accounts(args)
         self._network_policies()
@@ -254,7 +268,9 @@ class Serving(pulumi.ComponentResource):
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Egress"],
-                egress=specs.egress_rules(self._args.vpc_cidr, self._args.egress_cidrs),
+                egress=specs.egress_rules(
+                    self._args.vpc_cidr, self._args.egress_cidrs, self._args.online_store_ports
+                ),
             ),
             opts=self._k8s_ns,
         )
@@ -277,7 +293,7 @@ class Serving(pulumi.ComponentResource):
             image_pull_policy="IfNotPresent",
             command=command or None,
             args=server_args,
-            env=specs.server_env(),
+            env=specs.server_env(self._dynamodb_endpoint_url if spec.uses_features else None),
             ports=[
                 k8s.core.v1.ContainerPortArgs(name=specs.PORT_NAME, container_port=spec.port, protocol="TCP")
             ],

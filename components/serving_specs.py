@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.errors import ComponentError
@@ -176,13 +177,24 @@ def scratch_volumes(gpus: int) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.c
     return volumes, mounts
 
 
-def server_env() -> list[k8s.core.v1.EnvVarArgs]:
-    """Point home and caches at the writable scratch volumes (the root filesystem is read-only)."""
-    return [
+DYNAMODB_ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
+"""The AWS SDKs' service-specific endpoint variable for DynamoDB, honoured by boto3/botocore (which
+Feast's DynamoDB online store uses) and the other SDKs (AWS SDKs and Tools Reference Guide,
+"Service-specific endpoints", https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html)."""
+
+
+def server_env(dynamodb_endpoint_url: pulumi.Input[str] | None = None) -> list[k8s.core.v1.EnvVarArgs]:
+    """Point home and caches at the writable scratch volumes (the root filesystem is read-only);
+    with ``dynamodb_endpoint_url``, point the AWS SDK's DynamoDB client at it (the DynamoDB interface
+    endpoint has no private DNS, so ``dynamodb.<region>.amazonaws.com`` does not reach it)."""
+    env = [
         k8s.core.v1.EnvVarArgs(name="HOME", value=SCRATCH_MOUNTS["tmp"]),
         k8s.core.v1.EnvVarArgs(name="HF_HOME", value=f"{SCRATCH_MOUNTS['cache']}/huggingface"),
         k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value=SCRATCH_MOUNTS["cache"]),
     ]
+    if dynamodb_endpoint_url is not None:
+        env.append(k8s.core.v1.EnvVarArgs(name=DYNAMODB_ENDPOINT_ENV, value=dynamodb_endpoint_url))
+    return env
 
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -193,9 +205,10 @@ HTTPS = 443
 
 
 def egress_rules(
-    vpc_cidr: str, extra_cidrs: Sequence[str]
+    vpc_cidr: str, extra_cidrs: Sequence[str], vpc_tcp_ports: Sequence[int] = ()
 ) -> list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]:
-    """DNS to the cluster's DNS pods; HTTPS to the VPC (S3/STS interface endpoints) and ``extra_cidrs``."""
+    """DNS to the cluster's DNS pods; HTTPS to the VPC (its interface endpoints) and ``extra_cidrs``;
+    with ``vpc_tcp_ports``, those TCP ports to the VPC (services in the private subnets, e.g. Redis)."""
     dns = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
         to=[
             k8s.networking.v1.NetworkPolicyPeerArgs(
@@ -214,7 +227,13 @@ def egress_rules(
         ],
         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=HTTPS)],
     )
-    return [dns, https]
+    if not vpc_tcp_ports:
+        return [dns, https]
+    in_vpc = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=vpc_cidr))],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in vpc_tcp_ports],
+    )
+    return [dns, https, in_vpc]
 
 
 def ingress_rule(

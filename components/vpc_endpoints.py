@@ -25,7 +25,7 @@ class InterfaceEndpoint:
 
     private_dns: bool
     """Whether the service's own name (``sts.<region>.amazonaws.com``) resolves to the endpoint.
-    Without it clients must be given the endpoint's DNS name (``endpoint_url``)."""
+    Without it clients must be given the endpoint's DNS name (``service_endpoint_url``)."""
     inbound_resolver_only: bool | None = None
     """S3 only: whether its private DNS answers only inbound Resolver endpoints. Default None: the
     option does not apply to the service."""
@@ -80,7 +80,7 @@ def regional_dns_name(names: Sequence[str], service: str) -> str:
     return found[0]
 
 
-def endpoint_url(endpoint: aws.ec2.VpcEndpoint, service: str) -> pulumi.Output[str]:
+def service_endpoint_url(endpoint: aws.ec2.VpcEndpoint, service: str) -> pulumi.Output[str]:
     """``https://<regional DNS name>``: what an SDK is pointed at when the service's name does not
     resolve to the endpoint (``AWS_ENDPOINT_URL_<SERVICE>``)."""
     return endpoint.dns_entries.apply(

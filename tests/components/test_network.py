@@ -6,7 +6,7 @@ import ipaddress
 import json
 
 from components.network import ELB_ROLE_TAG, INTERNAL_ELB_ROLE_TAG
-from components.vpc_endpoints import ALWAYS, HTTPS
+from components.vpc_endpoints import HTTPS
 from stacks.offline.plan import Plan
 from tests.components.compute_helpers import only, spec_of
 from tests.oracles.arn_formats import arn_pattern
@@ -76,7 +76,7 @@ def test_vpc_flow_logs_capture_all_traffic(plan: Plan) -> None:
     assert_allowed(flow["logDestinationType"], "ec2", "LogDestinationType")
 
 
-def test_s3_and_sts_interface_endpoints_in_the_private_subnets_https_from_the_vpc_only(plan: Plan) -> None:
+def test_interface_endpoints_in_the_private_subnets_https_from_the_vpc_only(plan: Plan) -> None:
     spec = spec_of(plan)
     assert spec.network is not None
     interface = {
@@ -84,15 +84,22 @@ def test_s3_and_sts_interface_endpoints_in_the_private_subnets_https_from_the_vp
         for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
         if e.inputs["vpcEndpointType"] == "Interface"
     }
-    assert set(interface) == set(ALWAYS) == {"s3", "sts"}
+    # S3 and STS always; DynamoDB when the stack file's online store is DynamoDB.
+    dynamodb = spec.feature_store is not None and spec.feature_store.online_store == "dynamodb"
+    assert set(interface) == {"s3", "sts"} | ({"dynamodb"} if dynamodb else set())
     private_subnets = {s.id for s in plan.of_type(SUBNET) if INTERNAL_ELB_ROLE_TAG in s.inputs["tags"]}
     group = only(
         [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("-endpoints")]
     )
-    for endpoint in interface.values():
-        assert endpoint["privateDnsEnabled"] is True
+    for service, endpoint in interface.items():
+        assert endpoint["serviceName"] == f"com.amazonaws.{spec.region}.{service}"
         assert set(endpoint["subnetIds"]) == private_subnets
         assert endpoint["securityGroupIds"] == [group.id]
+    # S3 and STS answer their own names in the VPC. PrivateLink for DynamoDB has no private DNS and
+    # AWS rejects an endpoint asking for it (DynamoDB developer guide, "Considerations when using AWS
+    # PrivateLink for Amazon DynamoDB").
+    assert interface["s3"]["privateDnsEnabled"] is True and interface["sts"]["privateDnsEnabled"] is True
+    assert all(interface[s]["privateDnsEnabled"] is False for s in interface.keys() & {"dynamodb"})
     # S3's interface endpoint answers the S3 names inside the VPC too, not only for inbound resolvers.
     assert interface["s3"]["dnsOptions"]["privateDnsOnlyForInboundResolverEndpoint"] is False
     (rule,) = group.plain_inputs()["ingress"]
