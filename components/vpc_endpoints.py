@@ -84,7 +84,7 @@ def service_endpoint_url(endpoint: aws.ec2.VpcEndpoint, service: str) -> pulumi.
     """``https://<regional DNS name>``: what an SDK is pointed at when the service's name does not
     resolve to the endpoint (``AWS_ENDPOINT_URL_<SERVICE>``)."""
     return endpoint.dns_entries.apply(
-        lambda entries: f"https://{regional_dns_name([e.dns_name for e in entries], service)}"
+        lambda entries: f"https://{regional_dns_name([e.dns_name for e in entries if e.dns_name], service)}"
     )
 
 
