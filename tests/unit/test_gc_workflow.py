@@ -40,6 +40,8 @@ def test_gc_runs_on_a_schedule_within_the_lease_and_never_twice_at_once(workflow
     commands = "\n".join(str(step.get("run", "")) for step in job["steps"])
     assert ".venv/bin/mlenv exp gc --json" in commands
     assert "PULUMI_BACKEND_URL" in job["env"]
+    # The exp group is imported when asked for (stacks/cli/app.py): look it up as click does.
     group = typer.main.get_command(app)
-    gc = group.commands["exp"].commands["gc"]  # type: ignore[attr-defined]
+    exp = group.get_command(group.context_class(group), "exp")  # type: ignore[attr-defined]
+    gc = exp.get_command(exp.context_class(exp), "gc")
     assert "--json" in {opt for param in gc.params for opt in param.opts}
