@@ -21,7 +21,9 @@ import asyncio
 import gc
 import json
 import statistics
+import sys
 import time
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -144,7 +146,11 @@ def main() -> None:
     args = parser.parse_args()
 
     plan = plan_stack(args.stack)  # imports and caches warm
-    result: dict[str, Any] = {"stack": args.stack, "resources": len(plan.resources)}
+    result: dict[str, Any] = {
+        "stack": args.stack,
+        "resources": len(plan.resources),
+        "provider_modules": provider_modules(),
+    }
     if not args.waits_only:
         custom = sum(1 for r in plan.resources if r.custom)
         components = sum(1 for r in plan.resources if not r.custom and r.type != "pulumi:pulumi:Stack")
@@ -163,6 +169,19 @@ def main() -> None:
         plan_stack(args.stack)
     result.update(wait_calls=counter.calls, wait_pending_total=counter.pending_total)
     print(json.dumps(result))
+
+
+def provider_modules() -> list[str]:
+    """The provider SDK packages the program really loaded (``pulumi_aws.ec2`` ...): modules with a
+    file, not the lazy placeholders ``pulumi_aws/__init__.py`` installs for every service."""
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name.startswith(("pulumi_aws.", "pulumi_kubernetes."))
+        # importlib's LazyLoader leaves a placeholder of another class until first attribute use
+        and type(module) is types.ModuleType
+        and str(getattr(module, "__file__", None) or "").endswith("__init__.py")
+    )
 
 
 def _timed(function: Callable[[], object]) -> float:

@@ -116,6 +116,18 @@ def floors(project: Path, stack: str, repeat: int, waits_only: bool = False) -> 
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def sdk_import_floor(project: Path, modules: list[str], repeat: int) -> float:
+    """CPU seconds of a cold interpreter that only imports pulumi and the given provider packages:
+    what any program using them pays before registering a resource (median of ``repeat``)."""
+    code = "import importlib, sys, pulumi, pulumi.runtime\nfor m in sys.argv[1:]: importlib.import_module(m)"
+    times = []
+    for _ in range(repeat):
+        process = subprocess.Popen([sys.executable, "-c", code, *modules], cwd=project)
+        _, _, usage = os.wait4(process.pid, 0)
+        times.append(usage.ru_utime + usage.ru_stime)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,6 +169,16 @@ def main() -> None:
             f"{f['bare_floor_s'] * 1000:7.0f} ms"
             f"  -> program/bare floor = {f['program_s'] / f['bare_floor_s']:.2f} (says little: nothing real)"
         )
+        imports = sdk_import_floor(project, f["provider_modules"], args.repeat)
+        if prod is not None:
+            floor = imports + f["fair_floor_s"]
+            print(
+                f"cold floor of a Pulumi program of prod's size: interpreter + pulumi + the "
+                f"{len(f['provider_modules'])} provider packages prod loads {imports:.2f} s CPU (cold "
+                f"process) + fair floor {f['fair_floor_s']:.2f} s = {floor:.2f} s; mlenv plan prod "
+                f"{prod['cpu_s']:.2f} s = floor x {prod['cpu_s'] / floor:.2f} "
+                f"(mlenv's own: {prod['cpu_s'] - floor:+.2f} s)"
+            )
         print("Pulumi SDK wait_for_rpcs (asyncio.wait over every pending Output per wake-up):")
         for stack in sorted(
             {stacks[1], stacks[-1]} if len(stacks) > 1 else set(stacks), key=lambda s: s.resources

@@ -14,10 +14,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+_SAFE_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's SafeLoader where PyYAML was built with it (the same documents, parsed in C: the
+catalog is read by every plan and every pack process), else the pure-Python one."""
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys: YAML would silently keep the last one, which
-    would let a second entry with an existing id replace the pinned one unnoticed."""
+
+class _UniqueKeyLoader(_SAFE_LOADER):  # type: ignore[misc]
+    """A safe loader that rejects duplicate mapping keys: YAML would silently keep the last one,
+    which would let a second entry with an existing id replace the pinned one unnoticed."""
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -35,7 +39,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def load_yaml_strict(text: str) -> Any:
     """``yaml.safe_load`` that also rejects duplicate keys (raises ``yaml.YAMLError``)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a safe loader: no arbitrary objects
 
 
 def location(loc: Sequence[int | str], raw: Any) -> str:
