@@ -131,22 +131,32 @@ def main() -> None:
         if checkov is None:
             return
         print(f"peer: Checkov ({CHECKOV_VENV}), same resources as Terraform plan JSON + manifests")
+        print("  (each size: mlenv check and Checkov alternately, medians of each)")
         print("  resources  checkov CPU s  wall s  RSS MiB | mlenv/checkov CPU  wall | what Checkov read")
-        for stack, row in zip(stacks, rows, strict=True):
+        for stack in stacks:
             peer_dir = Path(scratch) / f"peer-{stack.name}"
             plan_file = peer_dir / "plan.json"
             run_cli(project, ["plan", stack.name, "--out", str(plan_file)])
             write_peer_inputs(json.loads(plan_file.read_text(encoding="utf-8")), peer_dir / "inputs")
             run_checkov(checkov, peer_dir / "inputs")  # its own caches warm, as mlenv's bytecode is
-            runs = [run_checkov(checkov, peer_dir / "inputs") for _ in range(args.repeat)]
+            # Alternating with mlenv's own runs, so both sides meet the same machine: on a shared
+            # host the same work took up to 1.3x longer from one minute to the next.
+            runs: list[ProcessRun] = []
+            ours: list[ProcessRun] = []
+            for _ in range(args.repeat):
+                ours.append(run_cli(project, ["check", stack.name]))
+                runs.append(run_checkov(checkov, peer_dir / "inputs"))
             cpu = statistics.median(r.cpu_s for r in runs)
             wall = statistics.median(r.wall_s for r in runs)
+            our_cpu = statistics.median(r.cpu_s for r in ours)
+            our_wall = statistics.median(r.wall_s for r in ours)
+            exits = sorted({r.returncode for r in ours})
             # Sizes come in whole units of ~40 resources, so "2,000" is the nearest reachable size.
             target = TARGET_RATIO_2000 if stack.resources >= 1_950 else TARGET_RATIO_PROD
             ratios = (
-                f"{row['cpu_s'] / cpu:17.2f} {row['wall_s'] / wall:5.2f}"
-                if row["exit"] == [0]
-                else f"{'mlenv exit ' + str(row['exit']) + ': no ratio':>23}"
+                f"{our_cpu / cpu:17.2f} {our_wall / wall:5.2f}"
+                if exits == [0]
+                else f"{'mlenv exit ' + str(exits) + ': no ratio':>23}"
             )
             print(
                 f"  {stack.resources:9d} {cpu:14.2f} {wall:7.2f} {max(r.peak_rss_mib for r in runs):8.0f} | "
