@@ -24,6 +24,7 @@ from components.errors import ComponentError
 from components.feature_store_iam import FeatureStoreArns, reader_policy, writer_policy
 from components.irsa import ServiceAccountRef, irsa_role
 from components.random_token import RandomToken
+from components.security_groups import tcp_ingress_group
 from components.stateful import settings_options, stateful_options
 from components.tables import data_table
 from components.tags import Tagging
@@ -337,19 +338,13 @@ class FeatureStore(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        group = aws.ec2.SecurityGroup(
+        group = tcp_ingress_group(
             f"{env}-fs-redis",
             description=f"mlenv {env}: Feast online store (Redis), TLS from the VPC only",
             vpc_id=args.redis_network.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=REDIS_PORT,
-                    to_port=REDIS_PORT,
-                    cidr_blocks=list(args.redis_network.client_cidrs),
-                    description="Redis clients in the VPC",
-                )
-            ],
+            port=REDIS_PORT,
+            cidrs=args.redis_network.client_cidrs,
+            rule_description="Redis clients in the VPC",
             tags=tags,
             opts=child,
         )

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.errors import ComponentError
+from components.security_groups import tcp_ingress_group
 
 HTTPS = 443
 
@@ -109,19 +110,13 @@ def create_interface_endpoints(
 ) -> dict[str, aws.ec2.VpcEndpoint]:
     """One interface endpoint per service in the private subnets, behind one group: HTTPS from the VPC."""
     p = placement
-    group = aws.ec2.SecurityGroup(
+    group = tcp_ingress_group(
         f"{p.prefix}-endpoints",
         description=f"mlenv {p.prefix}: interface endpoints, HTTPS from the VPC only",
         vpc_id=p.vpc.id,
-        ingress=[
-            aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp",
-                from_port=HTTPS,
-                to_port=HTTPS,
-                cidr_blocks=[p.vpc_cidr],
-                description="HTTPS from the VPC",
-            )
-        ],
+        port=HTTPS,
+        cidrs=[p.vpc_cidr],
+        rule_description="HTTPS from the VPC",
         tags=named("endpoints"),
         opts=pulumi.ResourceOptions(parent=parent),
     )
