@@ -53,6 +53,6 @@ def ensure_config_fits(config: Mapping[str, str], path: Path | str) -> None:
         f"Pulumi hands a program and each policy pack its whole config in that one environment "
         f"variable, and Linux starts no process with a variable over {MAX_ARG_STRLEN:,} bytes "
         "(execve(2), MAX_ARG_STRLEN: 'Argument list too long'), so `pulumi up` could not run this "
-        "stack. Fix: split the environment into several stacks (e.g. one per group of GPU pools and "
-        "the models they serve, each referencing the platform stack) or remove entries it does not need"
+        "stack. Fix: split the environment into several stacks, each with fewer GPU pools and models, "
+        "or remove entries it does not need"
     )
