@@ -399,8 +399,8 @@ def plan_and_check(
             if on_planned is not None:
                 on_planned(plan)
             session.grow(jobs if jobs is not None else auto_jobs(len(plan.resources)))
-            return plan, session.check(plan, stack_file=stack_file)
-    raise AssertionError("unreachable")  # pragma: no cover (the with block returns or raises)
+            report = session.check(plan, stack_file=stack_file)
+    return plan, report
 
 
 __all__ = [

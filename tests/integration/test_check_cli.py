@@ -106,3 +106,24 @@ def test_saved_plan_and_stack_give_the_same_report(tmp_path: Path) -> None:
     assert by_stack[0] == by_plan[0] == 1
     assert json.loads(by_stack[1]) == json.loads(by_plan[1])
     assert json.loads(by_plan[1])["stack_file"] == "stacks/Pulumi.dev.yaml"
+
+
+def test_more_pack_processes_join_once_the_plan_is_known() -> None:
+    # The pack starts while the program plans (one process), then -j 2 adds one: same report.
+    one = check("dev", "--pack", str(FIXTURE_PACK), "-f", "json", "-j", "1")
+    two = check("dev", "--pack", str(FIXTURE_PACK), "-f", "json", "-j", "2")
+    assert one[0] == two[0] == 1
+    assert json.loads(one[1]) == json.loads(two[1])
+
+
+def test_a_bad_stack_is_the_error_even_when_the_pack_cannot_start(tmp_path: Path) -> None:
+    # The pack is started while the stack plans; the user must fix the stack first, so its error wins.
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text((repo / "Pulumi.yaml").read_text())
+    dev = (repo / "stacks" / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "stacks" / "Pulumi.dev.yaml").write_text(dev.replace("max_size: 2", "max_size: 0", 1))
+    result = runner.invoke(app, ["-C", str(tmp_path), "check", "dev", "--pack", str(tmp_path / "no-pack")])
+    assert result.exit_code == 2, result.output
+    assert "max_size: 0 is not allowed" in result.output
+    assert "policy pack" not in result.output
