@@ -378,7 +378,8 @@ def plan_and_check(
     starts first; once the plan's size is known, ``auto_jobs`` more join. A bad stack is the error
     reported even when the pack also failed to start: the stack is what the user must fix first.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlenv-plan") as planner:
+    planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlenv-plan")
+    try:
         planned = planner.submit(make_plan)
         with contextlib.ExitStack() as session_scope:
             try:
@@ -392,7 +393,7 @@ def plan_and_check(
                         jobs=1,
                     )
                 )
-            except BaseException:
+            except Exception:
                 planned.result()
                 raise
             plan = planned.result()
@@ -400,6 +401,9 @@ def plan_and_check(
                 on_planned(plan)
             session.grow(jobs if jobs is not None else auto_jobs(len(plan.resources)))
             report = session.check(plan, stack_file=stack_file)
+    finally:
+        # Interrupted (Ctrl-C, SIGTERM as SystemExit): stop the pack now, not after the program.
+        planner.shutdown(wait=False, cancel_futures=True)
     return plan, report
 
 
