@@ -116,14 +116,17 @@ def test_more_pack_processes_join_once_the_plan_is_known() -> None:
     assert json.loads(one[1]) == json.loads(two[1])
 
 
-def test_a_bad_stack_is_the_error_even_when_the_pack_cannot_start(tmp_path: Path) -> None:
+def test_a_bad_stack_is_the_error_even_when_the_pack_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The pack is started while the stack plans; the user must fix the stack first, so its error wins.
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "stacks").mkdir()
     (tmp_path / "Pulumi.yaml").write_text((repo / "Pulumi.yaml").read_text())
     dev = (repo / "stacks" / "Pulumi.dev.yaml").read_text()
     (tmp_path / "stacks" / "Pulumi.dev.yaml").write_text(dev.replace("max_size: 2", "max_size: 0", 1))
-    result = runner.invoke(app, ["-C", str(tmp_path), "check", "dev", "--pack", str(tmp_path / "no-pack")])
+    monkeypatch.chdir(tmp_path)  # as -C would, but restored for the tests after this one
+    result = runner.invoke(app, ["check", "dev", "--pack", str(tmp_path / "no-pack")])
     assert result.exit_code == 2, result.output
     assert "max_size: 0 is not allowed" in result.output
     assert "policy pack" not in result.output
