@@ -37,7 +37,7 @@ class CommandsImportedWhenRun(TyperGroup):
     """The root group: `images` and `exp` (boto3, the experiment lifecycle, Packer and Jinja
     templates) are imported only when one of them is asked for, so `plan` and `check` do not pay
     for them at start-up (benchmarks/README.md has the figures). The context and command types
-    are typer's (its own copy of click since typer 0.20), hence ``Any`` here."""
+    are click's, which recent typer releases vendor as ``typer._click`` (private), hence ``Any``."""
 
     LAZY: ClassVar[dict[str, tuple[str, str]]] = {
         "images": ("stacks.cli.images", "images_app"),
