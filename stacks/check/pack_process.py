@@ -21,7 +21,6 @@ standing in for the CLI's engine address (it records Log calls).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import signal
@@ -42,6 +41,7 @@ from google.protobuf import empty_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc, plugin_pb2
 
 from stacks.check.errors import PackProtocolError, PackStartError
+from stacks.offline.config_env import CONFIG_VARIABLE, go_json
 
 START_TIMEOUT_S = 60.0
 """How long a pack may take to import its policies and print its port."""
@@ -140,7 +140,7 @@ def pack_environment(
     """os.environ plus what ``constructEnv`` in the CLI adds for a policy pack."""
     env = dict(os.environ)
     if config:
-        env["PULUMI_CONFIG"] = json.dumps(dict(config))
+        env[CONFIG_VARIABLE] = go_json(config)
     if organization:
         env["PULUMI_ORGANIZATION"] = organization
     env["PULUMI_PROJECT"] = project

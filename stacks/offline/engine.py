@@ -73,24 +73,19 @@ def load_stack_config(stack: str, stacks_dir: Path | None = None) -> tuple[dict[
     path = stack_file(stack, stacks_dir)
     raw = read_stack_document(path, shown_as=_shown(path)).config
     config: dict[str, str] = {}
-    as_passed: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
         full_key = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
+            # Counted at the placeholder's size by ensure_config_fits: the plaintext is not known here.
             config[full_key] = OFFLINE_SECRET
             secret_keys.append(full_key)
         elif isinstance(value, str):
             config[full_key] = value
         else:
-            # The CLI passes structured config as JSON text; Config.require_object parses it.
-            config[full_key] = json.dumps(value, default=str)
-        # What the CLI would put in PULUMI_CONFIG: structured values as compact JSON (secrets are
-        # counted at their offline placeholder's size; their plaintext is not known here).
-        as_passed[full_key] = (
-            config[full_key] if full_key in secret_keys or isinstance(value, str) else compact_json(value)
-        )
-    ensure_config_fits(as_passed, _shown(path))
+            # The CLI passes structured config as compact JSON text; Config.require_object parses it.
+            config[full_key] = compact_json(value)
+    ensure_config_fits(config, _shown(path))
     return config, secret_keys
 
 
