@@ -8,31 +8,26 @@ experiment stack through the adapter, reads it back, destroys and removes it. Co
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from stacks.automation import PulumiAutomationBackend
 from stacks.experiments.records import CREATING, ExperimentRecord
 from stacks.experiments.settings import ExperimentSettings, experiment_config, stack_name_for
+from tests.e2e.prerequisites import missing_prerequisite
 
 pytestmark = pytest.mark.e2e
 
 
-def _skip_reason() -> str | None:
-    if shutil.which("pulumi") is None:
-        return "the pulumi CLI is not on PATH (https://www.pulumi.com/docs/install/)"
-    if boto3.Session().get_credentials() is None:
-        return "no AWS credentials in the environment"
-    if not os.environ.get("MLENV_E2E"):
-        return "set MLENV_E2E=1 (and MLENV_EXP_IMAGE, MLENV_PLATFORM_STACK) to create a real experiment stack"
-    return None
+SKIP_REASON = missing_prerequisite(
+    ("MLENV_E2E",),
+    "set MLENV_E2E=1 (and MLENV_EXP_IMAGE, MLENV_PLATFORM_STACK) to create a real experiment stack",
+)
 
 
-@pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 def test_adapter_creates_reads_and_destroys_an_experiment_stack() -> None:
     settings = ExperimentSettings(platform_stack=os.environ.get("MLENV_PLATFORM_STACK", "prod"))
     now = datetime.now(UTC)

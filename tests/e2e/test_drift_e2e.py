@@ -8,28 +8,23 @@ must all run (none skipped), and every finding must name a resource and a fix. C
 from __future__ import annotations
 
 import os
-import shutil
 
-import boto3
 import pytest
 
 from stacks.drift.findings import Layer
 from stacks.drift.run import DriftRequest, pulumi_backend, run_drift
+from tests.e2e.prerequisites import missing_prerequisite
 
 pytestmark = pytest.mark.e2e
 
 
-def _skip_reason() -> str | None:
-    if shutil.which("pulumi") is None:
-        return "the pulumi CLI is not on PATH (https://www.pulumi.com/docs/install/)"
-    if boto3.Session().get_credentials() is None:
-        return "no AWS credentials in the environment"
-    if not os.environ.get("MLENV_E2E") or not os.environ.get("MLENV_DRIFT_STACK"):
-        return "set MLENV_E2E=1 and MLENV_DRIFT_STACK=<deployed stack> to run drift against a real stack"
-    return None
+SKIP_REASON = missing_prerequisite(
+    ("MLENV_E2E", "MLENV_DRIFT_STACK"),
+    "set MLENV_E2E=1 and MLENV_DRIFT_STACK=<deployed stack> to run drift against a real stack",
+)
 
 
-@pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+@pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 def test_drift_runs_the_refresh_and_the_aws_sweep_on_a_real_stack() -> None:
     stack = os.environ["MLENV_DRIFT_STACK"]
     backend, missing = pulumi_backend()
