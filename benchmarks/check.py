@@ -21,7 +21,6 @@ the same cores: <= 1.0 at prod's size and <= 0.5 at 2,000 is the target. Run: `m
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.plan import SIZES, measure_cold, prepare, print_scaling
-from benchmarks.scaled import REPO_ROOT, ProcessRun, run_cli, sized_stacks
+from benchmarks.plan import bench_parser, measure_cold, prepare, print_scaling
+from benchmarks.scaled import ProcessRun, run_cli, sized_stacks
 from benchmarks.terraform_plan import write_peer_inputs
 
 CHECKOV_SPEC = "checkov>=3.2,<4"
@@ -96,14 +95,7 @@ def checkov_counts(run: ProcessRun) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
-    )
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser = bench_parser(__doc__)
     parser.add_argument("--no-peer", action="store_true", help="skip Checkov (e.g. for a before run)")
     args = parser.parse_args()
     source: Path = args.source.resolve()

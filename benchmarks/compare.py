@@ -11,22 +11,18 @@ taken per size from the medians.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
+from benchmarks.plan import bench_parser
 from benchmarks.scaled import REPO_ROOT, copy_project, run_cli, sized_stacks
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__, sizes=(150, 2000), source=False)
     parser.add_argument("--before", type=Path, required=True, help="checkout before the change")
     parser.add_argument("--after", type=Path, default=REPO_ROOT, help="checkout after it (default: this one)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[150, 2000])
-    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlenv-bench-compare-") as scratch:

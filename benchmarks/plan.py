@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,23 @@ def floors(project: Path, stack: str, repeat: int, waits_only: bool = False) -> 
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def bench_parser(
+    description: str | None, *, sizes: Sequence[int] = SIZES, source: bool = True
+) -> argparse.ArgumentParser:
+    """The options every benchmark takes: ``--repeat`` (cold runs per size, median), ``--sizes``
+    and, unless the script names its checkouts itself, ``--source`` (the checkout to measure)."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if source:
+        parser.add_argument(
+            "--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
+        )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(sizes))
+    return parser
+
+
 def sdk_import_floor(project: Path, modules: list[str], repeat: int) -> float:
     """CPU seconds of a cold interpreter that only imports pulumi and the given provider packages:
     what any program using them pays before registering a resource (median of ``repeat``)."""
@@ -129,15 +147,7 @@ def sdk_import_floor(project: Path, modules: list[str], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--source", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
-    )
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    args = parser.parse_args()
+    args = bench_parser(__doc__).parse_args()
     source: Path = args.source.resolve()
 
     with tempfile.TemporaryDirectory(prefix="mlenv-bench-plan-") as scratch:
